@@ -1,0 +1,70 @@
+"""Configuration: defaults, the instance config file, FLASKR_* variables and the secret key."""
+
+import os
+import secrets
+
+DEFAULTS = {
+    "POSTS_PER_PAGE": 5,
+    "REGISTRATION_OPEN": True,
+    "PASSWORD_MIN_LENGTH": 8,
+    # scrypt at the OWASP Password Storage minimum: N=2**17, r=8, p=1.
+    "PASSWORD_HASH_METHOD": "scrypt:131072:8:1",
+    "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    "SQLITE_SYNCHRONOUS": "FULL",
+    "SQLITE_BUSY_TIMEOUT_MS": 5000,
+    "PROXY_FIX": 0,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+}
+
+# Keys that must never sign a production session.
+WEAK_KEYS = {None, "", "dev"}
+KEY_FILENAME = "secret_key"
+
+
+def configure(app, test_config=None):
+    """Fill app.config: defaults, then instance/config.py, then FLASKR_* variables.
+
+    A given test_config replaces the instance file and the environment.
+    """
+    app.config.from_mapping(DEFAULTS, DATABASE=os.path.join(app.instance_path, "flaskr.sqlite"))
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("FLASKR")
+    else:
+        app.config.from_mapping(test_config)
+
+    os.makedirs(app.instance_path, exist_ok=True)
+    if app.config.get("SECRET_KEY") in WEAK_KEYS:
+        if test_config is None:
+            app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
+        else:
+            app.config["SECRET_KEY"] = secrets.token_hex(32)
+
+
+def load_secret_key(instance_path):
+    """Return the instance's secret key, generating it (mode 0600) on first use."""
+    path = os.path.join(instance_path, KEY_FILENAME)
+    if not os.path.exists(path):
+        write_secret_key(path)
+    with open(path, encoding="ascii") as f:
+        key = f.read().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it and Flaskr will generate a new key")
+    return key
+
+
+def write_secret_key(path):
+    """Create the key file, unless another process creates it first."""
+    # Write a private temporary file, then link it into place: when two processes
+    # start at once, exactly one key wins and both read it.
+    tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(secrets.token_hex(32) + "\n")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)

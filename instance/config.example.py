@@ -1,0 +1,35 @@
+# Example instance configuration for Flaskr.
+#
+# Copy this file to instance/config.py (or to $FLASKR_INSTANCE_PATH/config.py) and
+# uncomment what you need. Environment variables FLASKR_<NAME> override these values,
+# for example FLASKR_POSTS_PER_PAGE=10. Everything else in instance/ is ignored by git:
+# the database, the generated secret key and uploaded images live there.
+
+# Signs session cookies. Leave unset to have Flaskr generate one on first start and
+# keep it in instance/secret_key (mode 0600). Never use "dev" or another guessable value.
+# SECRET_KEY = "a long random string, e.g. from: python -c 'import secrets; print(secrets.token_hex())'"
+
+# Where the SQLite database lives (default: flaskr.sqlite in the instance folder).
+# DATABASE = "/var/lib/flaskr/flaskr.sqlite"
+
+# Posts per page on the index, tag, author and search pages.
+# POSTS_PER_PAGE = 5
+
+# Let visitors create accounts.
+# REGISTRATION_OPEN = True
+
+# Shortest password accepted at registration.
+# PASSWORD_MIN_LENGTH = 8
+
+# Largest request body in bytes; larger uploads get a 413 page.
+# MAX_CONTENT_LENGTH = 8 * 1024 * 1024
+
+# SQLite durability: FULL (default) survives power loss; NORMAL is faster and
+# survives application crashes.
+# SQLITE_SYNCHRONOUS = "FULL"
+
+# Number of reverse proxies in front of Flaskr whose X-Forwarded-* headers to trust.
+# PROXY_FIX = 1
+
+# Serve the session cookie only over https (set when Flaskr is behind TLS).
+# SESSION_COOKIE_SECURE = True

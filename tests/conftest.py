@@ -1,0 +1,88 @@
+"""Fixtures: an app on a temporary database per test, its client and CLI runner, and auth."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from flaskr import create_app
+from flaskr.db import get_db, init_db
+
+DATA_SQL = (Path(__file__).parent / "data.sql").read_text(encoding="utf-8")
+
+# Cheaper than production's scrypt so the suite stays quick; test_auth pins the default.
+FAST_HASH = "scrypt:16384:8:1"
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch, tmp_path):
+    """Keep every test away from the developer's FLASKR_* variables and instance folder."""
+    for name in list(os.environ):
+        if name.startswith("FLASKR_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("FLASKR_INSTANCE_PATH", str(tmp_path / "instance"))
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    """Return a factory for test apps on this test's database, with config overrides."""
+
+    def make(**config):
+        settings = {
+            "TESTING": True,
+            "DATABASE": str(tmp_path / "flaskr.sqlite"),
+            "PASSWORD_HASH_METHOD": FAST_HASH,
+            **config,
+        }
+        return create_app(settings)
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    """An app whose database holds the tutorial-shaped test data."""
+    app = make_app()
+    with app.app_context():
+        init_db()
+        get_db().executescript(DATA_SQL)
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    """Log in and out through the real views."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def login(self, username="test", password="test"):
+        return self._client.post("/auth/login", data={"username": username, "password": password})
+
+    def logout(self):
+        return self._client.get("/auth/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def count(app):
+    """Return a function that counts the rows of a table in the test database."""
+
+    def count(table):
+        with app.app_context():
+            return get_db().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    return count
