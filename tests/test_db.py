@@ -1,0 +1,249 @@
+import sqlite3
+
+import pytest
+
+from flaskr import create_app
+from flaskr import db as flaskr_db
+from flaskr.db import get_db, init_db, latest_version, split_statements, transaction
+
+# The schema a database made by the Flask tutorial has: no migrations, user_version 0.
+TUTORIAL_SCHEMA = """
+CREATE TABLE user (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  username TEXT UNIQUE NOT NULL,
+  password TEXT NOT NULL
+);
+CREATE TABLE post (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  author_id INTEGER NOT NULL,
+  created TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  title TEXT NOT NULL,
+  body TEXT NOT NULL,
+  FOREIGN KEY (author_id) REFERENCES user (id)
+);
+"""
+
+
+def test_get_close_db(app):
+    with app.app_context():
+        db = get_db()
+        assert db is get_db()
+
+    with pytest.raises(sqlite3.ProgrammingError) as e:
+        db.execute("SELECT 1")
+
+    assert "closed" in str(e.value)
+
+
+def test_init_db_command(runner, monkeypatch):
+    class Recorder:
+        called = False
+
+    def fake_init_db():
+        Recorder.called = True
+
+    monkeypatch.setattr("flaskr.db.init_db", fake_init_db)
+    result = runner.invoke(args=["init-db"])
+    assert "Initialized" in result.output
+    assert Recorder.called
+
+
+def test_new_database_is_at_latest_version_in_wal_mode(app):
+    with app.app_context():
+        db = get_db()
+        assert db.execute("PRAGMA user_version").fetchone()[0] == latest_version()
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_every_connection_sets_its_pragmas(app):
+    with app.app_context():
+        db = get_db()
+        assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_synchronous_is_configurable(make_app):
+    app = make_app(SQLITE_SYNCHRONOUS="NORMAL", SQLITE_BUSY_TIMEOUT_MS=1234)
+    with app.app_context():
+        db = get_db()
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 1
+        assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 1234
+
+
+def test_foreign_keys_are_enforced(app):
+    with app.app_context(), pytest.raises(sqlite3.IntegrityError):
+        get_db().execute("INSERT INTO post (title, body, author_id) VALUES ('x', '', 99)")
+
+
+def test_init_db_twice_changes_nothing(app, runner, count):
+    result = runner.invoke(args=["init-db"])
+    assert "Initialized the database." in result.output
+    assert "applied" not in result.output
+    assert count("user") == 2
+    assert count("post") == 1
+
+
+def test_init_db_reports_migrations_applied(make_app):
+    result = make_app().test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code == 0
+    assert "applied 0001_tutorial.sql" in result.output
+
+
+def make_tutorial_database(path):
+    """Build a database as the tutorial's init-db and a few weeks of use would leave it."""
+    from werkzeug.security import generate_password_hash
+
+    db = sqlite3.connect(path)
+    db.executescript(TUTORIAL_SCHEMA)
+    db.executemany(
+        "INSERT INTO user (username, password) VALUES (?, ?)",
+        [
+            ("test", generate_password_hash("test", method="pbkdf2:sha256:50000")),
+            ("other", generate_password_hash("other", method="pbkdf2:sha256:50000")),
+        ],
+    )
+    db.executemany(
+        "INSERT INTO post (title, body, author_id, created) VALUES (?, ?, ?, ?)",
+        [
+            ("first", "hello\nworld", 1, "2018-01-01 00:00:00"),
+            ("second", "more", 2, "2018-02-01 12:30:00"),
+        ],
+    )
+    db.commit()
+    db.close()
+
+
+def test_upgrade_keeps_a_tutorial_database_working(make_app, tmp_path):
+    path = tmp_path / "flaskr.sqlite"
+    make_tutorial_database(path)
+    app = make_app()
+
+    result = app.test_cli_runner().invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+
+    with app.app_context():
+        db = get_db()
+        assert db.execute("PRAGMA user_version").fetchone()[0] == latest_version()
+        users = db.execute("SELECT id, username FROM user ORDER BY id").fetchall()
+        posts = db.execute("SELECT title, body, created FROM post ORDER BY id").fetchall()
+    assert [tuple(u) for u in users] == [(1, "test"), (2, "other")]
+    assert [p["title"] for p in posts] == ["first", "second"]
+    assert posts[0]["body"] == "hello\nworld"
+    assert str(posts[1]["created"]) == "2018-02-01 12:30:00"
+
+    client = app.test_client()
+    response = client.post("/auth/login", data={"username": "test", "password": "test"})
+    assert response.headers["Location"] == "/"
+    page = client.get("/").data
+    assert b"by other on 2018-02-01" in page
+    assert b'href="/1/update"' in page
+
+
+def test_database_newer_than_the_code_is_refused(app, runner):
+    with app.app_context():
+        get_db().execute("PRAGMA user_version = 999")
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code != 0
+    assert "schema version 999, newer than this Flaskr" in result.output
+
+
+def test_failed_migration_leaves_nothing_half_done(app, monkeypatch):
+    broken = [
+        *flaskr_db.migrations(),
+        (
+            999,
+            "0999_broken.sql",
+            "CREATE TABLE half (id INTEGER);\nINSERT INTO nowhere VALUES (1);",
+        ),
+    ]
+    monkeypatch.setattr(flaskr_db, "migrations", lambda: broken)
+    with app.app_context():
+        with pytest.raises(sqlite3.OperationalError, match="nowhere"):
+            init_db()
+        db = get_db()
+        assert db.execute("PRAGMA user_version").fetchone()[0] < 999
+        assert db.execute("SELECT name FROM sqlite_schema WHERE name = 'half'").fetchone() is None
+
+
+def test_split_statements_keeps_triggers_whole():
+    sql = (
+        "-- comment\nCREATE TABLE a (x);\n"
+        "CREATE TRIGGER t AFTER INSERT ON a BEGIN\n  SELECT 1;\n  SELECT 2;\nEND;\n-- end\n"
+    )
+    statements = split_statements(sql)
+    assert len(statements) == 2
+    assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
+
+
+def test_split_statements_refuses_an_unfinished_statement():
+    with pytest.raises(ValueError, match="incomplete SQL statement"):
+        split_statements("CREATE TABLE a (x);\nCREATE TABLE b (y)")
+
+
+def test_reset_asks_first_and_keeps_data_on_no(runner, count):
+    result = runner.invoke(args=["init-db", "--reset"], input="n\n")
+    assert result.exit_code != 0
+    assert "deletes every user" in result.output
+    assert count("post") == 1
+
+
+def test_reset_on_yes_starts_empty(runner, count):
+    result = runner.invoke(args=["init-db", "--reset"], input="y\n")
+    assert result.exit_code == 0
+    assert "Initialized" in result.output
+    assert count("user") == 0
+    assert count("post") == 0
+
+
+def test_reset_with_yes_flag_does_not_ask(app, runner, count):
+    result = runner.invoke(args=["init-db", "--reset", "--yes"])
+    assert result.exit_code == 0
+    assert "Continue?" not in result.output
+    assert count("post") == 0
+    with app.app_context():
+        assert get_db().execute("PRAGMA user_version").fetchone()[0] == latest_version()
+
+
+def test_transaction_rolls_back_on_error(app, count):
+    with app.app_context(), pytest.raises(RuntimeError):
+        with transaction() as db:
+            db.execute("INSERT INTO post (title, body, author_id) VALUES ('x', '', 1)")
+            raise RuntimeError("abandon")
+    assert count("post") == 1
+
+
+def test_backup_is_a_consistent_copy(app, runner, tmp_path):
+    with app.app_context():
+        # A writer is in the middle of a transaction while the backup runs.
+        writer = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("INSERT INTO post (title, body, author_id) VALUES ('uncommitted', '', 1)")
+        target = tmp_path / "backup.sqlite"
+        result = runner.invoke(args=["backup", str(target)])
+        writer.execute("ROLLBACK")
+        writer.close()
+
+    assert result.exit_code == 0, result.output
+    assert "integrity check: ok" in result.output
+    copy = sqlite3.connect(target)
+    assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert [r[0] for r in copy.execute("SELECT title FROM post")] == ["test title"]
+    assert copy.execute("PRAGMA user_version").fetchone()[0] == latest_version()
+    copy.close()
+    assert not (tmp_path / "backup.sqlite.partial").exists()
+
+
+def test_backup_never_overwrites(runner, tmp_path):
+    target = tmp_path / "existing.sqlite"
+    target.write_text("precious")
+    result = runner.invoke(args=["backup", str(target)])
+    assert result.exit_code != 0
+    assert "already exists" in result.output
+    assert target.read_text() == "precious"
+
+
+def test_app_without_database_file_can_be_created(tmp_path):
+    # Creating the app never touches the database; init-db does.
+    create_app({"TESTING": True, "DATABASE": str(tmp_path / "missing" / "x.sqlite")})
+    assert not (tmp_path / "missing").exists()
