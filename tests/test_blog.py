@@ -1,0 +1,165 @@
+import pytest
+
+from flaskr.db import get_db
+
+
+def test_index(client, auth):
+    response = client.get("/")
+    assert b"Log In" in response.data
+    assert b"Register" in response.data
+
+    auth.login()
+    response = client.get("/")
+    assert b"Log Out" in response.data
+    assert b"test title" in response.data
+    assert b"by test on 2018-01-01" in response.data
+    assert b"test\nbody" in response.data
+    assert b'href="/1/update"' in response.data
+
+
+def test_empty_index(app, client):
+    with app.app_context():
+        get_db().execute("DELETE FROM post")
+    assert b"No posts yet." in client.get("/").data
+
+
+@pytest.mark.parametrize("path", ("/create", "/1/update", "/1/delete"))
+def test_login_required(client, path):
+    response = client.post(path)
+    assert response.headers["Location"] == "/auth/login"
+
+
+def test_author_required(app, client, auth):
+    with app.app_context():
+        db = get_db()
+        db.execute("UPDATE post SET author_id = 2 WHERE id = 1")
+        db.commit()
+
+    auth.login()
+    assert client.post("/1/update").status_code == 403
+    assert client.post("/1/delete").status_code == 403
+    assert client.get("/1/update").status_code == 403
+    assert b'href="/1/update"' not in client.get("/").data
+
+
+@pytest.mark.parametrize("path", ("/2/update", "/2/delete"))
+def test_exists_required(client, auth, path):
+    auth.login()
+    assert client.post(path).status_code == 404
+
+
+def test_create(client, auth, count):
+    auth.login()
+    assert client.get("/create").status_code == 200
+    response = client.post("/create", data={"title": "created", "body": ""})
+    assert response.headers["Location"] == "/"
+    assert count("post") == 2
+    page = client.get("/").data
+    assert page.index(b"created") < page.index(b"test title")
+
+
+def test_update(client, auth, app):
+    auth.login()
+    form = client.get("/1/update").data
+    assert b'value="test title"' in form
+    assert b'data-confirm="Delete this post?' in form
+
+    response = client.post("/1/update", data={"title": "updated", "body": "new body"})
+    assert response.headers["Location"] == "/"
+    with app.app_context():
+        post = get_db().execute("SELECT * FROM post WHERE id = 1").fetchone()
+        assert (post["title"], post["body"]) == ("updated", "new body")
+
+
+@pytest.mark.parametrize("path", ("/create", "/1/update"))
+def test_create_update_validate(client, auth, app, path):
+    auth.login()
+    response = client.post(path, data={"title": "", "body": "kept"})
+    assert response.status_code == 400
+    assert b"Title is required." in response.data
+    assert b"kept" in response.data
+    with app.app_context():
+        rows = get_db().execute("SELECT title, body FROM post").fetchall()
+    assert [tuple(r) for r in rows] == [("test title", "test\nbody")]
+
+
+def test_delete(client, auth, app):
+    auth.login()
+    response = client.post("/1/delete")
+    assert response.headers["Location"] == "/"
+
+    with app.app_context():
+        post = get_db().execute("SELECT * FROM post WHERE id = 1").fetchone()
+        assert post is None
+
+
+def test_delete_needs_post(client, auth):
+    auth.login()
+    assert client.get("/1/delete").status_code == 405
+
+
+def add_posts(app, n):
+    """Add n posts by user 1, the k-th created k minutes after the tutorial post."""
+    with app.app_context():
+        get_db().executemany(
+            "INSERT INTO post (title, body, author_id, created) VALUES (?, '', 1, ?)",
+            [(f"post {k}", f"2018-01-01 00:{k:02d}:00") for k in range(1, n + 1)],
+        )
+
+
+def titles(page):
+    return [
+        line.strip().removeprefix("<h2>").removesuffix("</h2>")
+        for line in page.decode().splitlines()
+        if line.strip().startswith("<h2>")
+    ]
+
+
+def test_index_pages_newest_first(app, client):
+    add_posts(app, 11)  # 12 posts with the tutorial's
+    first = client.get("/").data
+    assert titles(first) == ["post 11", "post 10", "post 9", "post 8", "post 7"]
+    assert b'href="/?page=2"' in first
+    assert b'rel="prev"' not in first
+
+    second = client.get("/?page=2").data
+    assert titles(second) == ["post 6", "post 5", "post 4", "post 3", "post 2"]
+    assert b'href="/?page=1"' in second and b'href="/?page=3"' in second
+
+    third = client.get("/?page=3").data
+    assert titles(third) == ["post 1", "test title"]
+    assert b'rel="next"' not in third
+
+
+def test_posts_per_page_is_configurable(make_app):
+    app = make_app(POSTS_PER_PAGE=2)
+    with app.app_context():
+        from flaskr.db import init_db
+
+        init_db()
+    add_posts_for_new_user(app, 3)
+    client = app.test_client()
+    assert titles(client.get("/").data) == ["post 3", "post 2"]
+    assert titles(client.get("/?page=2").data) == ["post 1"]
+
+
+def add_posts_for_new_user(app, n):
+    with app.app_context():
+        get_db().execute("INSERT INTO user (username, password) VALUES ('u', 'x')")
+    add_posts(app, n)
+
+
+@pytest.mark.parametrize("page", ["2", "0", "-1", "abc", "1.5", "99999999999999999999999", ""])
+def test_out_of_range_pages_are_404(client, page):
+    response = client.get(f"/?page={page}")
+    assert response.status_code == 404
+    assert b"There is no such page." in response.data
+
+
+def test_same_second_posts_keep_a_stable_order(app, client):
+    with app.app_context():
+        get_db().executemany(
+            "INSERT INTO post (title, body, author_id, created) VALUES (?, '', 1, ?)",
+            [("older id", "2030-01-01 00:00:00"), ("newer id", "2030-01-01 00:00:00")],
+        )
+    assert titles(client.get("/").data)[:2] == ["newer id", "older id"]
