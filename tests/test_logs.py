@@ -1,0 +1,18 @@
+import logging
+
+
+def test_one_line_per_request(client, caplog):
+    with caplog.at_level(logging.INFO, logger="flaskr"):
+        client.get("/hello")
+        client.get("/missing")
+    lines = [r.getMessage() for r in caplog.records if r.name == "flaskr"]
+    assert len(lines) == 2
+    assert lines[0].startswith("127.0.0.1 GET /hello 200 ")
+    assert lines[1].startswith("127.0.0.1 GET /missing 404 ")
+
+
+def test_passwords_are_never_logged(auth, caplog):
+    with caplog.at_level(logging.INFO, logger="flaskr"):
+        auth.login("test", "a-wrong-password-123")
+    assert "POST /auth/login 400" in caplog.text
+    assert "a-wrong-password-123" not in caplog.text
