@@ -15,7 +15,7 @@ def create_app(test_config=None):
         instance_relative_config=True,
     )
 
-    from . import auth, blog, db, errors, health, logs, settings
+    from . import auth, blog, comments, db, errors, health, likes, logs, settings, uploads
 
     settings.configure(app, test_config)
     db.init_app(app)
@@ -24,6 +24,9 @@ def create_app(test_config=None):
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(blog.bp)
+    app.register_blueprint(comments.bp)
+    app.register_blueprint(likes.bp)
+    app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)
     app.add_url_rule("/", endpoint="index")
 

@@ -5,12 +5,16 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from .auth import login_required
 from .db import get_db, transaction
 from .pagination import paginate
+from .uploads import ImageError, delete_image, read_image, stored_image
 
 bp = Blueprint("blog", __name__)
 
-# Posts with their author's name, newest first; list pages add a WHERE clause.
+# Posts with their author's name and their like and comment counts (each counted on its
+# own index); list pages add a WHERE clause and an order.
 POST_QUERY = (
-    "SELECT p.id, p.title, p.body, p.created, p.author_id, u.username"
+    "SELECT p.id, p.title, p.body, p.created, p.author_id, p.image, u.username,"
+    " (SELECT COUNT(*) FROM post_like l WHERE l.post_id = p.id) AS likes,"
+    " (SELECT COUNT(*) FROM comment c WHERE c.post_id = p.id) AS comments"
     " FROM post p JOIN user u ON p.author_id = u.id"
 )
 NEWEST_FIRST = " ORDER BY p.created DESC, p.id DESC"
@@ -31,13 +35,21 @@ def get_post(id, check_author=True):
 
 
 def read_post_form():
-    """Return (title, body, error) from the submitted create or update form."""
+    """Return (title, body, image, error) from the submitted create or update form.
+
+    image is a new upload as (bytes, extension), or None when none was sent.
+    """
     title = request.form.get("title", "")
     body = request.form.get("body", "")
-    error = None
+    image = error = None
     if not title:
         error = "Title is required."
-    return title, body, error
+    else:
+        try:
+            image = read_image(request.files.get("image"))
+        except ImageError as e:
+            error = str(e)
+    return title, body, image, error
 
 
 @bp.route("/")
@@ -47,17 +59,23 @@ def index():
     return render_template("blog/index.html", page=page)
 
 
+@bp.route("/<int:id>")
+def detail(id):
+    """Show one post with its image, likes and comments."""
+    return render_template("blog/detail.html", post=get_post(id, check_author=False))
+
+
 @bp.route("/create", methods=("GET", "POST"))
 @login_required
 def create():
     """Write a new post as the current user."""
     if request.method == "POST":
-        title, body, error = read_post_form()
+        title, body, image, error = read_post_form()
         if error is None:
-            with transaction() as db:
+            with stored_image(image) as image_name, transaction() as db:
                 db.execute(
-                    "INSERT INTO post (title, body, author_id) VALUES (?, ?, ?)",
-                    (title, body, g.user["id"]),
+                    "INSERT INTO post (title, body, author_id, image) VALUES (?, ?, ?, ?)",
+                    (title, body, g.user["id"], image_name),
                 )
             return redirect(url_for("blog.index"))
         flash(error)
@@ -71,10 +89,17 @@ def update(id):
     """Edit one of the current user's posts."""
     post = get_post(id)
     if request.method == "POST":
-        title, body, error = read_post_form()
+        title, body, image, error = read_post_form()
         if error is None:
-            with transaction() as db:
-                db.execute("UPDATE post SET title = ?, body = ? WHERE id = ?", (title, body, id))
+            with stored_image(image) as new_image, transaction() as db:
+                kept = None if request.form.get("remove_image") else post["image"]
+                image_name = new_image or kept
+                db.execute(
+                    "UPDATE post SET title = ?, body = ?, image = ? WHERE id = ?",
+                    (title, body, image_name, id),
+                )
+            if post["image"] != image_name:
+                delete_image(post["image"])
             return redirect(url_for("blog.index"))
         flash(error)
         return render_template("blog/update.html", post=post), 400
@@ -85,7 +110,8 @@ def update(id):
 @login_required
 def delete(id):
     """Delete one of the current user's posts."""
-    get_post(id)
+    post = get_post(id)
     with transaction() as db:
         db.execute("DELETE FROM post WHERE id = ?", (id,))
+    delete_image(post["image"])
     return redirect(url_for("blog.index"))

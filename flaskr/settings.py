@@ -10,6 +10,8 @@ DEFAULTS = {
     # scrypt at the OWASP Password Storage minimum: N=2**17, r=8, p=1.
     "PASSWORD_HASH_METHOD": "scrypt:131072:8:1",
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    "IMAGE_MAX_BYTES": 5 * 1024 * 1024,
+    "IMAGE_MAX_PIXELS": 25_000_000,
     "SQLITE_SYNCHRONOUS": "FULL",
     "SQLITE_BUSY_TIMEOUT_MS": 5000,
     "PROXY_FIX": 0,
@@ -27,7 +29,11 @@ def configure(app, test_config=None):
 
     A given test_config replaces the instance file and the environment.
     """
-    app.config.from_mapping(DEFAULTS, DATABASE=os.path.join(app.instance_path, "flaskr.sqlite"))
+    app.config.from_mapping(
+        DEFAULTS,
+        DATABASE=os.path.join(app.instance_path, "flaskr.sqlite"),
+        UPLOAD_FOLDER=os.path.join(app.instance_path, "uploads"),
+    )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env("FLASKR")

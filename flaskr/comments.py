@@ -1,0 +1,75 @@
+"""Comments: writing and deleting comments on posts, and listing a post's comments."""
+
+from flask import Blueprint, abort, g, redirect, request, url_for
+
+from .auth import login_required
+from .blog import get_post
+from .db import get_db, transaction
+
+bp = Blueprint("comments", __name__)
+
+COMMENT_MAX_LENGTH = 5000
+
+
+@bp.app_template_global()
+def comments_for(post_id):
+    """Return a post's comments with their authors' names, oldest first."""
+    return (
+        get_db()
+        .execute(
+            "SELECT c.id, c.body, c.created, c.author_id, u.username"
+            " FROM comment c JOIN user u ON u.id = c.author_id"
+            " WHERE c.post_id = ? ORDER BY c.created, c.id",
+            (post_id,),
+        )
+        .fetchall()
+    )
+
+
+def get_comment(id):
+    """Return a comment the current user may delete: its own, or one on its own post.
+
+    Aborts with 404 if there is no such comment and 403 for anyone else.
+    """
+    comment = (
+        get_db()
+        .execute(
+            "SELECT c.id, c.post_id, c.author_id, p.author_id AS post_author_id"
+            " FROM comment c JOIN post p ON p.id = c.post_id WHERE c.id = ?",
+            (id,),
+        )
+        .fetchone()
+    )
+    if comment is None:
+        abort(404, f"Comment id {id} doesn't exist.")
+    if g.user["id"] not in (comment["author_id"], comment["post_author_id"]):
+        abort(403, "Only the comment's author or the post's author can delete this comment.")
+    return comment
+
+
+@bp.route("/<int:id>/comment", methods=("POST",))
+@login_required
+def add(id):
+    """Comment on a post as the current user."""
+    body = request.form.get("body", "")
+    if not body.strip():
+        abort(400, "Comment is required.")
+    if len(body) > COMMENT_MAX_LENGTH:
+        abort(400, f"Comment must be at most {COMMENT_MAX_LENGTH:,} characters.")
+    with transaction() as db:
+        get_post(id, check_author=False)
+        comment_id = db.execute(
+            "INSERT INTO comment (post_id, author_id, body) VALUES (?, ?, ?)",
+            (id, g.user["id"], body),
+        ).lastrowid
+    return redirect(url_for("blog.detail", id=id, _anchor=f"comment-{comment_id}"))
+
+
+@bp.route("/comment/<int:id>/delete", methods=("POST",))
+@login_required
+def delete(id):
+    """Delete a comment, as its author or as the author of its post."""
+    comment = get_comment(id)
+    with transaction() as db:
+        db.execute("DELETE FROM comment WHERE id = ?", (id,))
+    return redirect(url_for("blog.detail", id=comment["post_id"], _anchor="comments"))

@@ -1,0 +1,136 @@
+import pytest
+
+from flaskr.db import get_db
+
+
+def comment(client, body, post=1):
+    return client.post(f"/{post}/comment", data={"body": body})
+
+
+def comment_ids(app):
+    with app.app_context():
+        return [r[0] for r in get_db().execute("SELECT id FROM comment ORDER BY id")]
+
+
+def test_comment_shows_escaped_with_author_and_date(client, auth):
+    auth.login("other", "other")
+    response = comment(client, "<script>alert('hi')</script> nice post")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/1#comment-1"
+
+    page = client.get("/1").data.decode()
+    assert "&lt;script&gt;alert(&#39;hi&#39;)&lt;/script&gt; nice post" in page
+    assert "<script>alert" not in page
+    assert 'id="comment-1"' in page
+    assert "other on " in page
+
+
+def test_comments_are_oldest_first(app, client, auth):
+    auth.login()
+    comment(client, "first words")
+    comment(client, "second words")
+    page = client.get("/1").data.decode()
+    assert page.index("first words") < page.index("second words")
+    assert b"2 comments" in client.get("/").data
+
+
+def test_visitors_see_comments_but_no_form(client, auth):
+    auth.login()
+    comment(client, "visible to all")
+    auth.logout()
+    page = client.get("/1").data
+    assert b"visible to all" in page
+    assert b'name="body"' not in page
+    assert b"to comment." in page
+
+
+def test_comment_needs_login(client, count):
+    response = comment(client, "anonymous")
+    assert response.headers["Location"] == "/auth/login"
+    assert count("comment") == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("", b"Comment is required."),
+        ("   \n ", b"Comment is required."),
+        ("x" * 5001, b"Comment must be at most 5,000 characters."),
+    ],
+)
+def test_comment_validation(client, auth, count, body, message):
+    auth.login()
+    response = comment(client, body)
+    assert response.status_code == 400
+    assert message in response.data
+    assert count("comment") == 0
+
+
+def test_longest_comment_is_accepted(client, auth, count):
+    auth.login()
+    assert comment(client, "x" * 5000).status_code == 302
+    assert count("comment") == 1
+
+
+def test_comment_on_missing_post_is_404(client, auth, count):
+    auth.login()
+    assert comment(client, "hello?", post=99).status_code == 404
+    assert count("comment") == 0
+
+
+def register_third_user(app):
+    from werkzeug.security import generate_password_hash
+
+    with app.app_context():
+        get_db().execute(
+            "INSERT INTO user (username, password) VALUES ('third', ?)",
+            (generate_password_hash("third-password", method="scrypt:16384:8:1"),),
+        )
+
+
+def test_comment_deletion_rights(app, client, auth):
+    register_third_user(app)
+    auth.login("other", "other")
+    comment(client, "by other on test's post")
+    auth.logout()
+
+    auth.login("third", "third-password")
+    assert b"Delete comment" not in client.get("/1").data
+    response = client.post("/comment/1/delete")
+    assert response.status_code == 403
+    assert b"Only the comment&#39;s author or the post&#39;s author" in response.data
+    assert comment_ids(app) == [1]
+    auth.logout()
+
+    auth.login("test", "test")  # the post's author
+    assert b"Delete comment" in client.get("/1").data
+    response = client.post("/comment/1/delete")
+    assert response.headers["Location"] == "/1#comments"
+    assert comment_ids(app) == []
+
+
+def test_comment_author_can_delete(app, client, auth):
+    auth.login("other", "other")
+    comment(client, "oops")
+    assert client.post("/comment/1/delete").status_code == 302
+    assert comment_ids(app) == []
+
+
+def test_delete_missing_comment_is_404(client, auth):
+    auth.login()
+    assert client.post("/comment/7/delete").status_code == 404
+
+
+def test_delete_comment_needs_login(app, client, auth):
+    auth.login()
+    comment(client, "mine")
+    auth.logout()
+    assert client.post("/comment/1/delete").headers["Location"] == "/auth/login"
+    assert comment_ids(app) == [1]
+
+
+def test_comments_go_with_their_post(client, auth, count):
+    auth.login()
+    comment(client, "soon gone")
+    client.post("/1/delete")
+    assert count("comment") == 0
