@@ -215,6 +215,8 @@ def login():
             flash(str(e))
             return render_template("auth/login.html"), 400
         address = request.remote_addr or ""
+        # Counted as a failure before the slow hash check, so that parallel guesses
+        # cannot all slip past the limit; a success takes it back.
         security.start_login_attempt(username, address)
         user = find_user(username)
 
