@@ -4,6 +4,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from .auth import login_required
 from .db import get_db, transaction
+from .forms import BODY_MAX, TITLE_MAX, FormError, text_field
 from .pagination import paginate
 
 bp = Blueprint("blog", __name__)
@@ -32,12 +33,12 @@ def get_post(id, check_author=True):
 
 def read_post_form():
     """Return (title, body, error) from the submitted create or update form."""
-    title = request.form.get("title", "")
-    body = request.form.get("body", "")
-    error = None
-    if not title:
-        error = "Title is required."
-    return title, body, error
+    try:
+        title = text_field("title", "Title", TITLE_MAX, "Title is required.")
+        body = text_field("body", "Body", BODY_MAX)
+    except FormError as e:
+        return None, None, str(e)
+    return title, body, None
 
 
 @bp.route("/")
