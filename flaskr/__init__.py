@@ -15,12 +15,25 @@ def create_app(test_config=None):
         instance_relative_config=True,
     )
 
-    from . import auth, blog, comments, db, errors, health, likes, logs, settings, uploads
+    from . import (
+        auth,
+        blog,
+        comments,
+        db,
+        errors,
+        health,
+        likes,
+        logs,
+        security,
+        settings,
+        uploads,
+    )
 
     settings.configure(app, test_config)
     db.init_app(app)
     errors.init_app(app)
     logs.init_app(app)
+    security.init_app(app)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(blog.bp)

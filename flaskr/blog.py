@@ -4,8 +4,9 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 
 from .auth import login_required
 from .db import get_db, transaction
+from .forms import BODY_MAX, TITLE_MAX, FormError, text_field
 from .pagination import paginate
-from .uploads import ImageError, delete_image, read_image, stored_image
+from .uploads import delete_image, read_image, stored_image
 
 bp = Blueprint("blog", __name__)
 
@@ -39,17 +40,13 @@ def read_post_form():
 
     image is a new upload as (bytes, extension), or None when none was sent.
     """
-    title = request.form.get("title", "")
-    body = request.form.get("body", "")
-    image = error = None
-    if not title:
-        error = "Title is required."
-    else:
-        try:
-            image = read_image(request.files.get("image"))
-        except ImageError as e:
-            error = str(e)
-    return title, body, image, error
+    try:
+        title = text_field("title", "Title", TITLE_MAX, "Title is required.")
+        body = text_field("body", "Body", BODY_MAX)
+        image = read_image(request.files.get("image"))
+    except FormError as e:
+        return None, None, None, str(e)
+    return title, body, image, None
 
 
 @bp.route("/")

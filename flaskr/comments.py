@@ -1,14 +1,13 @@
 """Comments: writing and deleting comments on posts, and listing a post's comments."""
 
-from flask import Blueprint, abort, g, redirect, request, url_for
+from flask import Blueprint, abort, g, redirect, url_for
 
 from .auth import login_required
 from .blog import get_post
 from .db import get_db, transaction
+from .forms import COMMENT_MAX, FormError, text_field
 
 bp = Blueprint("comments", __name__)
-
-COMMENT_MAX_LENGTH = 5000
 
 
 @bp.app_template_global()
@@ -51,11 +50,12 @@ def get_comment(id):
 @login_required
 def add(id):
     """Comment on a post as the current user."""
-    body = request.form.get("body", "")
+    try:
+        body = text_field("body", "Comment", COMMENT_MAX, "Comment is required.")
+    except FormError as e:
+        abort(400, str(e))
     if not body.strip():
         abort(400, "Comment is required.")
-    if len(body) > COMMENT_MAX_LENGTH:
-        abort(400, f"Comment must be at most {COMMENT_MAX_LENGTH:,} characters.")
     with transaction() as db:
         get_post(id, check_author=False)
         comment_id = db.execute(

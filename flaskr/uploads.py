@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from flask import Blueprint, abort, current_app, send_from_directory
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .forms import FormError
+
 bp = Blueprint("uploads", __name__)
 
 # Formats accepted, as Pillow names them, with the extension and type they are served as.
@@ -26,7 +28,7 @@ NOT_AN_IMAGE = "The image must be a PNG, JPEG, GIF or WebP file."
 METADATA_KEYS = ("exif", "xmp", "XML:com.adobe.xmp", "comment", "photoshop", "icc_profile")
 
 
-class ImageError(ValueError):
+class ImageError(FormError):
     """An uploaded file that is not an acceptable image; the message is for the user."""
 
 

@@ -55,7 +55,7 @@ def test_comment_needs_login(client, count):
     [
         ("", b"Comment is required."),
         ("   \n ", b"Comment is required."),
-        ("x" * 5001, b"Comment must be at most 5,000 characters."),
+        ("x" * 5001, b"Comment must be at most 5000 characters."),
     ],
 )
 def test_comment_validation(client, auth, count, body, message):
