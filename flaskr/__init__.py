@@ -15,16 +15,20 @@ def create_app(test_config=None):
         instance_relative_config=True,
     )
 
-    from . import auth, blog, db, errors, health, logs, settings
+    from . import auth, blog, db, errors, feeds, health, logs, markdown, search, settings, tags
 
     settings.configure(app, test_config)
     db.init_app(app)
     errors.init_app(app)
     logs.init_app(app)
+    markdown.init_app(app)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(blog.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(tags.bp)
+    app.register_blueprint(search.bp)
+    app.register_blueprint(feeds.bp)
     app.add_url_rule("/", endpoint="index")
 
     proxies = app.config["PROXY_FIX"]

@@ -1,19 +1,24 @@
-"""Posts: the index and writing, editing and deleting one's own posts."""
+"""Posts: the index, post and author pages, and writing, editing and deleting one's own posts."""
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from .auth import login_required
+from .auth import find_user, login_required
 from .db import get_db, transaction
 from .pagination import paginate
+from .tags import parse_tags, save_tags, with_tags
 
 bp = Blueprint("blog", __name__)
 
 # Posts with their author's name, newest first; list pages add a WHERE clause.
 POST_QUERY = (
-    "SELECT p.id, p.title, p.body, p.created, p.author_id, u.username"
+    "SELECT p.id, p.title, p.body, p.created, p.updated, p.author_id, u.username"
     " FROM post p JOIN user u ON p.author_id = u.id"
 )
 NEWEST_FIRST = " ORDER BY p.created DESC, p.id DESC"
+
+# The list pages' queries, each walking an index (tests/test_query_plans.py checks).
+INDEX_QUERY = POST_QUERY + NEWEST_FIRST
+AUTHOR_QUERY = POST_QUERY + " WHERE p.author_id = ?" + NEWEST_FIRST
 
 
 def get_post(id, check_author=True):
@@ -40,11 +45,35 @@ def read_post_form():
     return title, body, error
 
 
+def read_tags_form():
+    """Return (tag names, error) from the submitted create or update form."""
+    return parse_tags(request.form.get("tags", ""))
+
+
 @bp.route("/")
 def index():
     """Show the newest posts, a page at a time."""
-    page = paginate(get_db(), POST_QUERY + NEWEST_FIRST)
+    page = paginate(get_db(), INDEX_QUERY)
+    page.items = with_tags(page.items)
     return render_template("blog/index.html", page=page)
+
+
+@bp.route("/<int:id>")
+def detail(id):
+    """Show one post in full, with its tags."""
+    (post,) = with_tags([get_post(id, check_author=False)])
+    return render_template("blog/detail.html", post=post)
+
+
+@bp.route("/user/<username>")
+def author(username):
+    """Show one author's posts (name in any case), newest first, a page at a time."""
+    user = find_user(username)
+    if user is None:
+        abort(404, f"There is no user {username}.")
+    page = paginate(get_db(), AUTHOR_QUERY, (user["id"],))
+    page.items = with_tags(page.items)
+    return render_template("blog/author.html", page=page, author=user)
 
 
 @bp.route("/create", methods=("GET", "POST"))
@@ -53,12 +82,15 @@ def create():
     """Write a new post as the current user."""
     if request.method == "POST":
         title, body, error = read_post_form()
+        tags, tags_error = read_tags_form()
+        error = error or tags_error
         if error is None:
             with transaction() as db:
-                db.execute(
+                cursor = db.execute(
                     "INSERT INTO post (title, body, author_id) VALUES (?, ?, ?)",
                     (title, body, g.user["id"]),
                 )
+                save_tags(db, cursor.lastrowid, tags)
             return redirect(url_for("blog.index"))
         flash(error)
         return render_template("blog/create.html"), 400
@@ -69,12 +101,18 @@ def create():
 @login_required
 def update(id):
     """Edit one of the current user's posts."""
-    post = get_post(id)
+    (post,) = with_tags([get_post(id)])
     if request.method == "POST":
         title, body, error = read_post_form()
+        tags, tags_error = read_tags_form()
+        error = error or tags_error
         if error is None:
             with transaction() as db:
-                db.execute("UPDATE post SET title = ?, body = ? WHERE id = ?", (title, body, id))
+                db.execute(
+                    "UPDATE post SET title = ?, body = ?, updated = CURRENT_TIMESTAMP WHERE id = ?",
+                    (title, body, id),
+                )
+                save_tags(db, id, tags)
             return redirect(url_for("blog.index"))
         flash(error)
         return render_template("blog/update.html", post=post), 400
