@@ -15,6 +15,8 @@ POST_QUERY = (
     " FROM post p JOIN user u ON p.author_id = u.id"
 )
 NEWEST_FIRST = " ORDER BY p.created DESC, p.id DESC"
+# The largest SQLite row id; a larger one in a URL is simply a post that does not exist.
+MAX_ID = 2**63 - 1
 
 # The list pages' queries, each walking an index (tests/test_query_plans.py checks).
 INDEX_QUERY = POST_QUERY + NEWEST_FIRST
@@ -27,7 +29,9 @@ def get_post(id, check_author=True):
     Aborts with 404 if there is no such post and, when check_author is true, with 403
     if the current user is not its author.
     """
-    post = get_db().execute(f"{POST_QUERY} WHERE p.id = ?", (id,)).fetchone()
+    post = None
+    if id <= MAX_ID:
+        post = get_db().execute(f"{POST_QUERY} WHERE p.id = ?", (id,)).fetchone()
     if post is None:
         abort(404, f"Post id {id} doesn't exist.")
     if check_author and post["author_id"] != g.user["id"]:
