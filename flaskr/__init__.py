@@ -15,13 +15,27 @@ def create_app(test_config=None):
         instance_relative_config=True,
     )
 
-    from . import auth, blog, db, errors, feeds, health, logs, markdown, search, settings, tags
+    from . import (
+        auth,
+        blog,
+        db,
+        errors,
+        feeds,
+        health,
+        logs,
+        markdown,
+        search,
+        security,
+        settings,
+        tags,
+    )
 
     settings.configure(app, test_config)
     db.init_app(app)
     errors.init_app(app)
     logs.init_app(app)
     markdown.init_app(app)
+    security.init_app(app)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(blog.bp)

@@ -1,7 +1,9 @@
-"""Accounts: registration, login, logout, the logged-in user and password hashing."""
+"""Accounts: registration, login, logout, the logged-in user, sessions and password hashing."""
 
 import functools
+import hashlib
 import re
+import secrets
 
 from flask import (
     Blueprint,
@@ -17,12 +19,15 @@ from flask import (
 )
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from . import security
 from .db import get_db, transaction
+from .forms import PASSWORD_MAX, USERNAME_MAX, FormError, text_field
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
-USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,32}")
-PASSWORD_MAX_LENGTH = 1024
+USERNAME_PATTERN = re.compile(rf"[A-Za-z0-9_.-]{{1,{USERNAME_MAX}}}")
+# Names registered before the 32-character rule (in a tutorial database) still log in.
+LOGIN_USERNAME_MAX = 1024
 
 # One hash per hashing method, checked against when the username is unknown, so that a
 # wrong username costs as much time as a wrong password.
@@ -45,13 +50,61 @@ def login_required(view):
 
 @bp.before_app_request
 def load_logged_in_user():
-    """Put the user whose id is in the session on g.user (None for visitors)."""
+    """Put the session's user on g.user (None for visitors and for ended sessions).
+
+    The session must carry a token whose record still exists: logging out deletes
+    it, so a copy of the cookie taken before is worth nothing afterwards.
+    """
     user_id = session.get("user_id")
+    token = session.get("token")
     g.user = None
-    if user_id is not None:
+    if user_id is not None and isinstance(token, str):
         g.user = (
-            get_db().execute("SELECT id, username FROM user WHERE id = ?", (user_id,)).fetchone()
+            get_db()
+            .execute(
+                "SELECT u.id, u.username FROM user_session s JOIN user u ON u.id = s.user_id"
+                " WHERE s.token_hash = ? AND s.user_id = ? AND s.created > datetime('now', ?)",
+                (hash_token(token), user_id, session_lifetime()),
+            )
+            .fetchone()
         )
+
+
+def hash_token(token):
+    """Return what the database keeps of a session token: its SHA-256, in hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def session_lifetime():
+    """Return the age after which a login ends, as an SQLite datetime modifier."""
+    seconds = int(current_app.permanent_session_lifetime.total_seconds())
+    return f"-{seconds} seconds"
+
+
+def start_session(user_id):
+    """Begin a fresh session for the user, recorded server-side."""
+    token = secrets.token_urlsafe(32)
+    with transaction() as db:
+        db.execute(
+            "DELETE FROM user_session WHERE user_id = ? AND created <= datetime('now', ?)",
+            (user_id, session_lifetime()),
+        )
+        db.execute(
+            "INSERT INTO user_session (token_hash, user_id) VALUES (?, ?)",
+            (hash_token(token), user_id),
+        )
+    session.clear()
+    session["user_id"] = user_id
+    session["token"] = token
+
+
+def end_session():
+    """Delete the session's record, then forget the session."""
+    token = session.get("token")
+    if isinstance(token, str):
+        with transaction() as db:
+            db.execute("DELETE FROM user_session WHERE token_hash = ?", (hash_token(token),))
+    session.clear()
 
 
 def hash_password(password):
@@ -94,8 +147,8 @@ def password_problem(username, password):
     minimum = current_app.config["PASSWORD_MIN_LENGTH"]
     if len(password) < minimum:
         return f"Password must be at least {minimum} characters."
-    if len(password) > PASSWORD_MAX_LENGTH:
-        return f"Password must be at most {PASSWORD_MAX_LENGTH} characters."
+    if len(password) > PASSWORD_MAX:
+        return f"Password must be at most {PASSWORD_MAX} characters."
     if password.casefold() == username.casefold():
         return "Password must not be the same as the username."
     return None
@@ -116,14 +169,15 @@ def register():
     if not current_app.config["REGISTRATION_OPEN"]:
         abort(403, "Registration is closed on this blog.")
     if request.method == "POST":
-        username = request.form.get("username", "")
-        password = request.form.get("password", "")
+        try:
+            # Lengths are checked below, after the tutorial's checks.
+            username = text_field("username", "Username", None, "Username is required.")
+            password = text_field("password", "Password", None, "Password is required.")
+        except FormError as e:
+            flash(str(e))
+            return render_template("auth/register.html"), 400
         error = None
-        if not username:
-            error = "Username is required."
-        elif not password:
-            error = "Password is required."
-        elif find_user(username) is not None:
+        if find_user(username) is not None:
             error = f"User {username} is already registered."
         elif not USERNAME_PATTERN.fullmatch(username):
             error = "Username must be 1 to 32 letters, digits, '_', '-' or '.'."
@@ -154,8 +208,16 @@ def register():
 def login():
     """Log a user in and send them where they were going, or to the index."""
     if request.method == "POST":
-        username = request.form.get("username", "")
-        password = request.form.get("password", "")
+        try:
+            username = text_field("username", "Username", LOGIN_USERNAME_MAX)
+            password = text_field("password", "Password", PASSWORD_MAX)
+        except FormError as e:
+            flash(str(e))
+            return render_template("auth/login.html"), 400
+        address = request.remote_addr or ""
+        # Counted as a failure before the slow hash check, so that parallel guesses
+        # cannot all slip past the limit; a success takes it back.
+        security.start_login_attempt(username, address)
         user = find_user(username)
 
         error = None
@@ -166,6 +228,7 @@ def login():
             error = "Incorrect password."
 
         if error is None:
+            security.login_succeeded(username)
             if needs_rehash(user["password"]):
                 with transaction() as db:
                     db.execute(
@@ -173,10 +236,13 @@ def login():
                         (hash_password(password), user["id"]),
                     )
             target = session.get("next")
-            session.clear()
-            session["user_id"] = user["id"]
+            start_session(user["id"])
+            current_app.logger.info("login by %r from %s", user["username"], address)
             return redirect(target if is_local_path(target) else url_for("index"))
 
+        current_app.logger.info(
+            "login failed for %r from %s: %s", username, address, error.lower().rstrip(".")
+        )
         flash(error)
         return render_template("auth/login.html"), 400
 
@@ -186,5 +252,7 @@ def login():
 @bp.route("/logout", methods=("GET", "POST"))
 def logout():
     """Log the current user out."""
-    session.clear()
+    if g.user is not None:
+        current_app.logger.info("logout by %r from %s", g.user["username"], request.remote_addr)
+    end_session()
     return redirect(url_for("index"))

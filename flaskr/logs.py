@@ -4,6 +4,9 @@ import logging
 import time
 
 from flask import current_app, g, request
+from flask.logging import default_handler
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def start_timer():
@@ -12,7 +15,7 @@ def start_timer():
 
 
 def log_request(response):
-    """Log method, path, status and duration; never the body or form fields."""
+    """Log address, method, path, status and duration; never the body or form fields."""
     now = time.perf_counter()
     elapsed_ms = (now - g.get("request_started", now)) * 1000
     current_app.logger.info(
@@ -27,7 +30,12 @@ def log_request(response):
 
 
 def init_app(app):
-    """Log at INFO level and register the per-request log line."""
+    """Send the application's INFO lines to stderr, once, and log every request."""
+    # Lines go through the root logger's handler only: configured here unless the host
+    # process configured logging first. The server's own set-up then finds logging
+    # configured, and its lines and ours share one format instead of printing twice.
+    logging.basicConfig(format=LOG_FORMAT)
+    app.logger.removeHandler(default_handler)
     app.logger.setLevel(logging.INFO)
     app.before_request(start_timer)
     app.after_request(log_request)

@@ -15,6 +15,10 @@ DEFAULTS = {
     "PROXY_FIX": 0,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+    # Failed logins within the window after which further attempts get 429.
+    "LOGIN_FAILURES_PER_USERNAME": 5,
+    "LOGIN_FAILURES_PER_ADDRESS": 20,
+    "LOGIN_WINDOW_SECONDS": 15 * 60,
 }
 
 # Keys that must never sign a production session.

@@ -5,12 +5,13 @@ import re
 from flask import Blueprint, abort, render_template
 
 from .db import get_db
+from .forms import TAG_MAX, TAGS_MAX
 from .pagination import paginate
 
 bp = Blueprint("tags", __name__)
 
-MAX_TAGS = 10
-MAX_TAG_LENGTH = 32
+MAX_TAGS = TAGS_MAX
+MAX_TAG_LENGTH = TAG_MAX
 # Letters and digits of any script, spaces, '-', '_' and '.'; starting with a letter or
 # digit, so that no tag makes a URL like /tag/.. or looks like an option.
 TAG_PATTERN = re.compile(r"[^\W_][\w .-]*")

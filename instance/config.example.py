@@ -33,3 +33,12 @@
 
 # Serve the session cookie only over https (set when Flaskr is behind TLS).
 # SESSION_COOKIE_SECURE = True
+
+# A login ends after this long (a datetime.timedelta or seconds), even if the browser keeps it.
+# PERMANENT_SESSION_LIFETIME = 31 * 24 * 3600
+
+# Login throttling: after this many failed logins for one username, or from one address,
+# within the window (seconds), further attempts get "429 Too Many Requests".
+# LOGIN_FAILURES_PER_USERNAME = 5
+# LOGIN_FAILURES_PER_ADDRESS = 20
+# LOGIN_WINDOW_SECONDS = 900

@@ -212,3 +212,74 @@ def test_deleted_user_is_logged_out(app, client, auth):
         db.execute("DELETE FROM post")
         db.execute("DELETE FROM user WHERE id = 1")
     assert b"Log In" in client.get("/").data
+
+
+@pytest.mark.parametrize("path", ("/auth/login", "/auth/register"))
+@pytest.mark.parametrize(
+    ("body", "message"),
+    (
+        (b"username=te%00st&password=long+enough", b"Username must not contain NUL characters."),
+        (b"username=test&password=long%00enough", b"Password must not contain NUL characters."),
+        (b"username=%FF%FE&password=long+enough", b"Username must be valid UTF-8 text."),
+        (b"username=test&password=\xff\xfe\xfd\xfc12345", b"Password must be valid UTF-8 text."),
+    ),
+)
+def test_bad_bytes_in_account_fields_are_form_errors(client, count, path, body, message):
+    response = client.post(path, data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert message in response.data
+    assert count("user") == 2
+    assert count("user_session") == 0
+    assert count("login_failure") == 0
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "message"),
+    (
+        ("x" * 1025, "whatever", b"Username must be at most 1024 characters."),
+        ("test", "x" * 1025, b"Password must be at most 1024 characters."),
+    ),
+)
+def test_login_refuses_over_long_fields(client, count, username, password, message):
+    response = client.post("/auth/login", data={"username": username, "password": password})
+    assert response.status_code == 400
+    assert message in response.data
+    assert count("login_failure") == 0
+
+
+def test_login_accepts_a_long_tutorial_era_username(app, auth):
+    # The tutorial had no length rule; such accounts still log in.
+    name = "n" * 40
+    with app.app_context():
+        get_db().execute(
+            "INSERT INTO user (username, password) SELECT ?, password FROM user WHERE id = 1",
+            (name,),
+        )
+    assert auth.login(name, "test").headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("path", ("/auth/login", "/auth/register"))
+def test_too_large_account_forms_write_nothing(make_app, app, count, path):
+    client = make_app(MAX_CONTENT_LENGTH=1024).test_client()
+    response = client.post(path, data={"username": "big", "password": "x" * 4096})
+    assert response.status_code == 413
+    assert count("user") == 2
+    assert count("login_failure") == 0
+    assert count("user_session") == 0
+
+
+@pytest.mark.parametrize(
+    ("target", "location"),
+    (
+        ("///evil.example", "/"),
+        ("/\t/evil.example", "/"),  # browsers drop the tab and read //evil.example
+        ("https:evil.example", "/"),
+        ("\\\\evil.example", "/"),
+        (["/"], "/"),
+        ("/%0d%0aSet-Cookie:x", "/%0d%0aSet-Cookie:x"),  # stays encoded: a local path
+    ),
+)
+def test_hostile_return_targets_are_not_followed(client, auth, target, location):
+    with client.session_transaction() as s:
+        s["next"] = target
+    assert auth.login().headers["Location"] == location

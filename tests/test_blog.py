@@ -234,3 +234,45 @@ def test_unknown_author_is_404(client):
     response = client.get("/user/nobody")
     assert response.status_code == 404
     assert b"There is no user nobody." in response.data
+
+
+def post_rows(app):
+    with app.app_context():
+        return [tuple(r) for r in get_db().execute("SELECT title, body FROM post").fetchall()]
+
+
+@pytest.mark.parametrize("path", ("/create", "/1/update"))
+@pytest.mark.parametrize(
+    ("data", "message"),
+    (
+        ({"title": "x" * 201, "body": ""}, b"Title must be at most 200 characters."),
+        ({"title": "t", "body": "x" * 100_001}, b"Body must be at most 100000 characters."),
+        ({"title": "a\x00b", "body": ""}, b"Title must not contain NUL characters."),
+        ({"title": "t", "body": "\x00"}, b"Body must not contain NUL characters."),
+        (b"title=%FF%FE&body=x", b"Title must be valid UTF-8 text."),
+        (b"title=ok&body=%C0%AF", b"Body must be valid UTF-8 text."),
+        (b"title=\xff&body=x", b"Title must be valid UTF-8 text."),
+    ),
+)
+def test_create_update_refuse_bad_fields(client, auth, app, path, data, message):
+    auth.login()
+    response = client.post(path, data=data, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert message in response.data
+    assert b'class="flash"' in response.data
+    assert post_rows(app) == [("test title", "test\nbody")]
+
+
+def test_fields_at_their_limits_are_accepted(client, auth, app):
+    auth.login()
+    title, body = "t" * 200, "é" * 100_000
+    assert client.post("/1/update", data={"title": title, "body": body}).status_code == 302
+    assert post_rows(app) == [(title, body)]
+
+
+def test_too_large_create_writes_nothing(make_app, app, count):
+    client = make_app(MAX_CONTENT_LENGTH=1024).test_client()
+    client.post("/auth/login", data={"username": "test", "password": "test"})
+    response = client.post("/create", data={"title": "big", "body": "x" * 4096})
+    assert response.status_code == 413
+    assert count("post") == 1

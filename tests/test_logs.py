@@ -16,3 +16,9 @@ def test_passwords_are_never_logged(auth, caplog):
         auth.login("test", "a-wrong-password-123")
     assert "POST /auth/login 400" in caplog.text
     assert "a-wrong-password-123" not in caplog.text
+
+
+def test_lines_are_written_once(app):
+    # Only the root handler writes; the framework's own stderr handler would double them.
+    assert app.logger.handlers == []
+    assert app.logger.propagate

@@ -1,0 +1,63 @@
+"""Form input: reading submitted text fields within their limits, with errors users can act on."""
+
+from urllib.parse import parse_qsl
+
+from flask import Request, request
+from werkzeug.formparser import FormDataParser
+
+# Limits on what people may submit, in characters.
+TITLE_MAX = 200
+BODY_MAX = 100_000
+COMMENT_MAX = 5_000
+TAGS_MAX = 10  # tags on one post
+TAG_MAX = 32
+USERNAME_MAX = 32
+PASSWORD_MAX = 1024
+
+# What undecodable bytes become once a form is parsed (see FormRequest).
+REPLACEMENT = "\ufffd"
+
+
+class FormError(ValueError):
+    """A submitted field cannot be used; the message says why, for the person who sent it."""
+
+
+def text_field(name, label, max_length, required_message=None):
+    """Return the text submitted in field `name`, or raise FormError.
+
+    Refuses NUL characters and text that was not valid UTF-8, then, when
+    required_message is given, an empty value, then text longer than max_length
+    (None when the caller checks the length itself).
+    """
+    value = request.form.get(name, "")
+    if "\x00" in value:
+        raise FormError(f"{label} must not contain NUL characters.")
+    if REPLACEMENT in value:
+        raise FormError(f"{label} must be valid UTF-8 text.")
+    if required_message is not None and not value:
+        raise FormError(required_message)
+    if max_length is not None and len(value) > max_length:
+        raise FormError(f"{label} must be at most {max_length} characters.")
+    return value
+
+
+class ReplacingFormDataParser(FormDataParser):
+    """Decode url-encoded forms the way multipart ones are: invalid UTF-8 becomes U+FFFD.
+
+    Werkzeug keeps undecodable url-encoded bytes as literal "%FF" text, which cannot be
+    told apart from someone typing "%FF"; a replacement character can, by text_field.
+    """
+
+    def parse(self, stream, mimetype, content_length, options=None):
+        """Parse url-encoded bodies here and every other kind as werkzeug does."""
+        if mimetype != "application/x-www-form-urlencoded":
+            return super().parse(stream, mimetype, content_length, options)
+        text = stream.read().decode("utf-8", "replace")
+        items = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace")
+        return stream, self.cls(items), self.cls()
+
+
+class FormRequest(Request):
+    """The application's request: Flask's, with forms decoded by ReplacingFormDataParser."""
+
+    form_data_parser_class = ReplacingFormDataParser
