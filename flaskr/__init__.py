@@ -21,9 +21,12 @@ def create_app(test_config=None):
         comments,
         db,
         errors,
+        feeds,
         health,
         likes,
         logs,
+        markdown,
+        search,
         security,
         settings,
         uploads,
@@ -33,6 +36,7 @@ def create_app(test_config=None):
     db.init_app(app)
     errors.init_app(app)
     logs.init_app(app)
+    markdown.init_app(app)
     security.init_app(app)
 
     app.register_blueprint(auth.bp)
@@ -41,6 +45,8 @@ def create_app(test_config=None):
     app.register_blueprint(likes.bp)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(search.bp)
+    app.register_blueprint(feeds.bp)
     app.add_url_rule("/", endpoint="index")
 
     proxies = app.config["PROXY_FIX"]

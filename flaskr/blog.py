@@ -1,11 +1,12 @@
-"""Posts: the index and writing, editing and deleting one's own posts."""
+"""Posts: the index, post and author pages, and writing, editing and deleting one's own posts."""
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
-from .auth import login_required
+from .auth import find_user, login_required
 from .db import get_db, transaction
 from .forms import BODY_MAX, TITLE_MAX, FormError, text_field
 from .pagination import paginate
+from .tags import TAGGED_NEWEST_FIRST, find_tag, normalize, parse_tags, save_tags, with_tags
 from .uploads import delete_image, read_image, stored_image
 
 bp = Blueprint("blog", __name__)
@@ -13,12 +14,17 @@ bp = Blueprint("blog", __name__)
 # Posts with their author's name and their like and comment counts (each counted on its
 # own index); list pages add a WHERE clause and an order.
 POST_QUERY = (
-    "SELECT p.id, p.title, p.body, p.created, p.author_id, p.image, u.username,"
+    "SELECT p.id, p.title, p.body, p.created, p.updated, p.author_id, p.image, u.username,"
     " (SELECT COUNT(*) FROM post_like l WHERE l.post_id = p.id) AS likes,"
     " (SELECT COUNT(*) FROM comment c WHERE c.post_id = p.id) AS comments"
     " FROM post p JOIN user u ON p.author_id = u.id"
 )
 NEWEST_FIRST = " ORDER BY p.created DESC, p.id DESC"
+
+# The list pages' queries, each walking an index (tests/test_query_plans.py checks).
+INDEX_QUERY = POST_QUERY + NEWEST_FIRST
+AUTHOR_QUERY = POST_QUERY + " WHERE p.author_id = ?" + NEWEST_FIRST
+TAG_PAGE_QUERY = POST_QUERY + TAGGED_NEWEST_FIRST
 
 
 def get_post(id, check_author=True):
@@ -49,17 +55,46 @@ def read_post_form():
     return title, body, image, None
 
 
+def read_tags_form():
+    """Return (tag names, error) from the submitted create or update form."""
+    return parse_tags(request.form.get("tags", ""))
+
+
 @bp.route("/")
 def index():
     """Show the newest posts, a page at a time."""
-    page = paginate(get_db(), POST_QUERY + NEWEST_FIRST)
+    page = paginate(get_db(), INDEX_QUERY)
+    page.items = with_tags(page.items)
     return render_template("blog/index.html", page=page)
 
 
 @bp.route("/<int:id>")
 def detail(id):
-    """Show one post with its image, likes and comments."""
-    return render_template("blog/detail.html", post=get_post(id, check_author=False))
+    """Show one post in full, with its tags."""
+    (post,) = with_tags([get_post(id, check_author=False)])
+    return render_template("blog/detail.html", post=post)
+
+
+@bp.route("/user/<username>")
+def author(username):
+    """Show one author's posts (name in any case), newest first, a page at a time."""
+    user = find_user(username)
+    if user is None:
+        abort(404, f"There is no user {username}.")
+    page = paginate(get_db(), AUTHOR_QUERY, (user["id"],))
+    page.items = with_tags(page.items)
+    return render_template("blog/author.html", page=page, author=user)
+
+
+@bp.route("/tag/<name>")
+def tag(name):
+    """Show the posts with this tag (any case), newest first, a page at a time."""
+    tag_id = find_tag(name)
+    if tag_id is None:
+        abort(404, f"No post is tagged '{normalize(name)}'.")
+    page = paginate(get_db(), TAG_PAGE_QUERY, (tag_id,))
+    page.items = with_tags(page.items)
+    return render_template("blog/tag.html", page=page, name=normalize(name))
 
 
 @bp.route("/create", methods=("GET", "POST"))
@@ -68,12 +103,15 @@ def create():
     """Write a new post as the current user."""
     if request.method == "POST":
         title, body, image, error = read_post_form()
+        tags, tags_error = read_tags_form()
+        error = error or tags_error
         if error is None:
             with stored_image(image) as image_name, transaction() as db:
-                db.execute(
+                cursor = db.execute(
                     "INSERT INTO post (title, body, author_id, image) VALUES (?, ?, ?, ?)",
                     (title, body, g.user["id"], image_name),
                 )
+                save_tags(db, cursor.lastrowid, tags)
             return redirect(url_for("blog.index"))
         flash(error)
         return render_template("blog/create.html"), 400
@@ -84,17 +122,21 @@ def create():
 @login_required
 def update(id):
     """Edit one of the current user's posts."""
-    post = get_post(id)
+    (post,) = with_tags([get_post(id)])
     if request.method == "POST":
         title, body, image, error = read_post_form()
+        tags, tags_error = read_tags_form()
+        error = error or tags_error
         if error is None:
             with stored_image(image) as new_image, transaction() as db:
                 kept = None if request.form.get("remove_image") else post["image"]
                 image_name = new_image or kept
                 db.execute(
-                    "UPDATE post SET title = ?, body = ?, image = ? WHERE id = ?",
+                    "UPDATE post SET title = ?, body = ?, image = ?, updated = CURRENT_TIMESTAMP"
+                    " WHERE id = ?",
                     (title, body, image_name, id),
                 )
+                save_tags(db, id, tags)
             if post["image"] != image_name:
                 delete_image(post["image"])
             return redirect(url_for("blog.index"))

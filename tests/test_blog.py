@@ -110,8 +110,8 @@ def add_posts(app, n):
 
 
 def titles(page):
-    """The post titles on a list page, in order."""
-    return [re.sub(r"<[^>]+>", "", h2) for h2 in re.findall(r"<h2>(.*?)</h2>", page.decode())]
+    """The post titles of a list page, in order (each is a link to its post)."""
+    return re.findall(r"<h2><a href=\"/\d+\">(.*?)</a></h2>", page.decode())
 
 
 def test_index_pages_newest_first(app, client):
@@ -162,6 +162,78 @@ def test_same_second_posts_keep_a_stable_order(app, client):
             [("older id", "2030-01-01 00:00:00"), ("newer id", "2030-01-01 00:00:00")],
         )
     assert titles(client.get("/").data)[:2] == ["newer id", "older id"]
+
+
+def test_titles_link_to_their_post(client):
+    assert b'<h2><a href="/1">test title</a></h2>' in client.get("/").data
+
+
+def test_detail(client, auth):
+    response = client.get("/1")
+    assert response.status_code == 200
+    assert b"<h1>test title</h1>" in response.data
+    assert b"by test on 2018-01-01" in response.data
+    assert b"<p>test\nbody</p>" in response.data
+    assert b'href="/user/test"' in response.data
+    assert b'href="/1/update"' not in response.data
+
+    auth.login()
+    assert b'href="/1/update"' in client.get("/1").data
+    auth.logout()
+    auth.login("other", "other")
+    assert b'href="/1/update"' not in client.get("/1").data
+
+
+@pytest.mark.parametrize(
+    "path", ["/2", "/0", "/99999999999999999999999", "/99999999999999999999999/update"]
+)
+def test_detail_of_a_missing_post_is_404(client, auth, path):
+    auth.login()
+    assert client.get(path).status_code == 404
+
+
+def test_update_records_the_edit_time(client, auth, app):
+    auth.login()
+    with app.app_context():
+        assert get_db().execute("SELECT updated FROM post").fetchone()[0] is None
+    client.post("/1/update", data={"title": "t", "body": "b"})
+    with app.app_context():
+        (updated,) = get_db().execute("SELECT updated FROM post").fetchone()
+    assert updated.year >= 2024
+
+
+def test_author_pages(app, client):
+    add_posts(app, 11)  # by user 1, "test"
+    with app.app_context():
+        get_db().execute(
+            "INSERT INTO post (title, body, author_id, created)"
+            " VALUES ('by other', '', 2, '2030-01-01 00:00:00')"
+        )
+    first = client.get("/user/test")
+    assert first.status_code == 200
+    assert b"Posts by test" in first.data
+    assert titles(first.data) == ["post 11", "post 10", "post 9", "post 8", "post 7"]
+    assert b'href="/user/test?page=2"' in first.data
+    second = client.get("/user/TEST?page=2").data  # any case
+    assert titles(second) == ["post 6", "post 5", "post 4", "post 3", "post 2"]
+    assert b'href="/user/test?page=1"' in second and b'href="/user/test?page=3"' in second
+    assert titles(client.get("/user/test?page=3").data) == ["post 1", "test title"]
+    assert client.get("/user/test?page=4").status_code == 404
+    assert titles(client.get("/user/other").data) == ["by other"]
+
+
+def test_author_without_posts(app, client):
+    with app.app_context():
+        get_db().execute("DELETE FROM post WHERE author_id = 2")
+    response = client.get("/user/other")
+    assert response.status_code == 200
+    assert b"other has not written anything yet." in response.data
+
+
+def test_unknown_author_is_404(client):
+    response = client.get("/user/nobody")
+    assert response.status_code == 404
+    assert b"There is no user nobody." in response.data
 
 
 def post_rows(app):

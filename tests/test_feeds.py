@@ -1,0 +1,118 @@
+import feedparser
+import pytest
+
+from flaskr.db import get_db
+
+FEEDS = [
+    ("/feed.atom", "atom10", "application/atom+xml"),
+    ("/feed.rss", "rss20", "application/rss+xml"),
+]
+
+
+def add_posts(app, n):
+    with app.app_context():
+        get_db().executemany(
+            "INSERT INTO post (title, body, author_id, created) VALUES (?, ?, 2, ?)",
+            [(f"post {k}", f"body *{k}*", f"2019-01-{k:02d} 10:00:00") for k in range(1, n + 1)],
+        )
+
+
+def parse(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    feed = feedparser.parse(response.data)
+    assert not feed.bozo, feed.get("bozo_exception")
+    return response, feed
+
+
+@pytest.mark.parametrize(("path", "version", "content_type"), FEEDS)
+def test_feeds_are_valid_newest_first_with_absolute_links(app, client, path, version, content_type):
+    add_posts(app, 25)
+    response, feed = parse(client, path)
+    assert response.mimetype == content_type
+    assert feed.version == version
+    assert feed.feed.title == "Flaskr"
+    assert len(feed.entries) == 20
+    first = feed.entries[0]
+    assert first.title == "post 25"
+    assert first.link == "http://localhost/26"
+    assert first.author == "other"
+    assert first.published_parsed[:6] == (2019, 1, 25, 10, 0, 0)
+    assert "<em>25</em>" in (first.content[0].value if version == "atom10" else first.summary)
+    assert [e.title for e in feed.entries[:3]] == ["post 25", "post 24", "post 23"]
+
+
+@pytest.mark.parametrize(("path", "version", "content_type"), FEEDS)
+def test_hostile_text_is_escaped(client, auth, path, version, content_type):
+    auth.login()
+    client.post(
+        "/create",
+        data={
+            "title": "A & B <c> ]]> \x01\x0b",
+            "body": "<script>x</script> & **b** \x08",
+        },
+    )
+    response, feed = parse(client, path)
+    first = feed.entries[0]
+    assert first.title.strip() == "A & B <c> ]]>"
+    html = first.content[0].value if version == "atom10" else first.summary
+    assert "&lt;script&gt;x&lt;/script&gt; &amp; <strong>b</strong>" in html
+    assert b"<script>" not in response.data
+
+
+@pytest.mark.parametrize(("path", "version", "content_type"), FEEDS)
+def test_tags_are_categories(client, auth, path, version, content_type):
+    auth.login()
+    client.post("/create", data={"title": "t", "body": "", "tags": "one, two"})
+    _, feed = parse(client, path)
+    assert [t.term for t in feed.entries[0].tags] == ["one", "two"]
+
+
+@pytest.mark.parametrize(("path", "version", "content_type"), FEEDS)
+def test_an_empty_feed_is_valid(app, client, path, version, content_type):
+    with app.app_context():
+        get_db().execute("DELETE FROM post")
+    response, feed = parse(client, path)
+    assert feed.entries == []
+    assert "Last-Modified" not in response.headers
+    etag = response.headers["ETag"]
+    assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
+
+
+@pytest.mark.parametrize("path", ["/feed.atom", "/feed.rss"])
+def test_conditional_requests(client, auth, path):
+    response = client.get(path)
+    etag, modified = response.headers["ETag"], response.headers["Last-Modified"]
+    assert modified == "Mon, 01 Jan 2018 00:00:00 GMT"
+
+    again = client.get(path, headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.data == b""
+    assert client.get(path, headers={"If-Modified-Since": modified}).status_code == 304
+    assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
+    old = "Sun, 31 Dec 2017 00:00:00 GMT"
+    assert client.get(path, headers={"If-Modified-Since": old}).status_code == 200
+
+    # An edit changes both validators.
+    auth.login()
+    client.post("/1/update", data={"title": "edited", "body": "b"})
+    changed = client.get(path, headers={"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != etag
+    assert client.get(path, headers={"If-Modified-Since": modified}).status_code == 200
+
+
+def test_an_edit_updates_the_atom_entry(client, auth):
+    auth.login()
+    client.post("/1/update", data={"title": "edited", "body": "b"})
+    _, feed = parse(client, "/feed.atom")
+    entry = feed.entries[0]
+    assert entry.published_parsed[:3] == (2018, 1, 1)
+    assert entry.updated_parsed > entry.published_parsed
+
+
+def test_every_page_announces_the_feeds(client):
+    for path in ("/", "/1", "/search", "/auth/login", "/no/such/page"):
+        page = client.get(path).data
+        assert b'<link rel="alternate" type="application/atom+xml"' in page, path
+        assert b'href="/feed.atom"' in page and b'href="/feed.rss"' in page
