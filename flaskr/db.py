@@ -2,6 +2,7 @@
 
 import functools
 import os
+import shutil
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime
@@ -181,10 +182,11 @@ def init_db_command(reset, yes):
     if reset:
         if not yes:
             click.confirm(
-                "This deletes every user, post and comment in the database. Continue?",
+                "This deletes every user, post, comment and uploaded image. Continue?",
                 abort=True,
             )
         reset_db()
+        shutil.rmtree(current_app.config["UPLOAD_FOLDER"], ignore_errors=True)
     applied = init_db()
     click.echo("Initialized the database.")
     for name in applied or ():

@@ -24,6 +24,11 @@
 # Largest request body in bytes; larger uploads get a 413 page.
 # MAX_CONTENT_LENGTH = 8 * 1024 * 1024
 
+# Uploaded images: largest file in bytes, largest size in pixels, where they are kept.
+# IMAGE_MAX_BYTES = 5 * 1024 * 1024
+# IMAGE_MAX_PIXELS = 25_000_000
+# UPLOAD_FOLDER = "/var/lib/flaskr/uploads"
+
 # SQLite durability: FULL (default) survives power loss; NORMAL is faster and
 # survives application crashes.
 # SQLITE_SYNCHRONOUS = "FULL"

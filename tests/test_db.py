@@ -1,3 +1,4 @@
+import os
 import sqlite3
 
 import pytest
@@ -197,7 +198,11 @@ def test_reset_on_yes_starts_empty(runner, count):
 
 
 def test_reset_with_yes_flag_does_not_ask(app, runner, count):
+    uploads = app.config["UPLOAD_FOLDER"]
+    os.makedirs(uploads)
+    open(os.path.join(uploads, "0" * 32 + ".png"), "wb").close()
     result = runner.invoke(args=["init-db", "--reset", "--yes"])
+    assert not os.path.exists(uploads)
     assert result.exit_code == 0
     assert "Continue?" not in result.output
     assert count("post") == 0
