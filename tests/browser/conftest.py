@@ -32,7 +32,6 @@ PASSWORD = "correct horse battery"
 SERVER_START_TIMEOUT = 30
 # Every wait in a browser test is bounded by this (milliseconds).
 ACTION_TIMEOUT_MS = 10_000
-SCREENSHOTS = HERE / "screenshots"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -173,9 +172,9 @@ class Flows:
         page.get_by_role("button", name="Log In").click()
         page.wait_for_url("/")
 
-    def sign_up(self, page):
-        """Register a new user and log in as them; return the username."""
-        username = self.unique_name()
+    def sign_up(self, page, username=None):
+        """Register a new user (a fresh name unless given) and log in; return the username."""
+        username = username or self.unique_name()
         self.register(page, username)
         self.log_in(page, username)
         return username
