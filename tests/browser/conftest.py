@@ -1,0 +1,207 @@
+"""Browser fixtures: Flaskr served by waitress in a subprocess, one Chromium, a page per test.
+
+Chromium is Debian's /usr/bin/chromium, never a downloaded browser. In CI (CI=true) a missing
+browser fails these tests; elsewhere it skips them with the command that installs it.
+"""
+
+import os
+import select
+import sqlite3
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+HERE = Path(__file__).parent
+CHROMIUM = "/usr/bin/chromium"
+# Headless, as root, and quiet: no background connections this closed network would refuse.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+FAST_HASH = "scrypt:16384:8:1"
+PASSWORD = "correct horse battery"
+SERVER_START_TIMEOUT = 30
+# Every wait in a browser test is bounded by this (milliseconds).
+ACTION_TIMEOUT_MS = 10_000
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Mark every test in this folder `browser`, so `-m "not browser"` leaves them out."""
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.browser)
+
+
+def in_ci():
+    return os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def require_chromium():
+    """Fail in CI, skip elsewhere, when the browser is missing: never skip silently in CI."""
+    if os.access(CHROMIUM, os.X_OK):
+        return
+    message = (
+        f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium`"
+        " (as root) to run the browser tests."
+    )
+    if in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+class Server:
+    """The running app: its base URL and read access to its database."""
+
+    def __init__(self, url, database):
+        self.url = url
+        self.database = database
+
+    def query(self, sql, params=()):
+        """Run a read-only query against the app's database and return all rows."""
+        db = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
+        try:
+            return db.execute(sql, params).fetchall()
+        finally:
+            db.close()
+
+    def count_posts(self, title):
+        return self.query("SELECT COUNT(*) FROM post WHERE title = ?", (title,))[0][0]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """Serve a fresh Flaskr instance on 127.0.0.1 for the whole session."""
+    instance = tmp_path_factory.mktemp("browser-instance")
+    database = instance / "flaskr.sqlite"
+    env = {name: value for name, value in os.environ.items() if not name.startswith("FLASKR_")}
+    env.update(
+        FLASKR_INSTANCE_PATH=str(instance),
+        FLASKR_DATABASE=str(database),
+        FLASKR_PASSWORD_HASH_METHOD=FAST_HASH,
+    )
+    log_path = instance / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(HERE / "serve_app.py")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], SERVER_START_TIMEOUT)
+        line = proc.stdout.readline().decode().strip() if ready else ""
+        if not line.isdigit():
+            raise RuntimeError(f"the app did not start; see {log_path}")
+        yield Server(f"http://127.0.0.1:{line}", database)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session."""
+    require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(browser, server):
+    """Return a factory of pages, each in its own context (own cookies), closed after the test."""
+    contexts = []
+
+    def make(**options):
+        options.setdefault("base_url", server.url)
+        context = browser.new_context(**options)
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    """A fresh page with its own cookies."""
+    return new_page()
+
+
+class Flows:
+    """What people do on the site, through the real pages (as the unit tests' `auth` fixture)."""
+
+    password = PASSWORD
+
+    @staticmethod
+    def unique_name(prefix="u"):
+        """A username (or title) no other test uses."""
+        return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+    def register(self, page, username, password=PASSWORD):
+        page.goto("/auth/register")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Register").click()
+        page.wait_for_url("**/auth/login")
+
+    def log_in(self, page, username, password=PASSWORD):
+        page.goto("/auth/login")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log In").click()
+        page.wait_for_url("/")
+
+    def sign_up(self, page, username=None):
+        """Register a new user (a fresh name unless given) and log in; return the username.
+
+        Through the page's own cookie jar but without the forms, for speed: the forms
+        themselves are tested in test_flows.
+        """
+        username = username or self.unique_name()
+        form = {"username": username, "password": self.password}
+        for path, expected in (("/auth/register", "/auth/login"), ("/auth/login", "/")):
+            response = page.context.request.post(path, form=form, max_redirects=0)
+            assert response.headers.get("location") == expected, f"{path}: {response.status}"
+        page.goto("/")
+        return username
+
+    def create_post(self, page, title, body=""):
+        """Write a post through the form; return its id, read from its Edit link."""
+        page.goto("/create")
+        page.get_by_label("Title").fill(title)
+        page.get_by_label("Body").fill(body)
+        page.get_by_role("button", name="Save").click()
+        page.wait_for_url("/")
+        return self.post_id(page, title)
+
+    def post_id(self, page, title):
+        """The id of the post with this title on the current list page."""
+        card = page.locator("article.post").filter(has_text=title).first
+        href = card.get_by_role("link", name="Edit").get_attribute("href")
+        return int(href.strip("/").split("/")[0])
+
+
+@pytest.fixture
+def flows():
+    return Flows()

@@ -1,0 +1,219 @@
+"""The pages themselves: accessible (axe-core, labels, focus, keyboard), responsive, dark mode."""
+
+import re
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+# axe-core as bundled by the axe-playwright-python package (a test dependency).
+AXE_SOURCE = files("axe_playwright_python").joinpath("axe.min.js").read_text(encoding="utf-8")
+BLOCKING_IMPACTS = {"serious", "critical"}
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 375, "height": 740}
+
+# The main pages, and whether a logged-in author with a post sees them.
+PAGES = {
+    "index": ("/", True),
+    "update": ("/{post_id}/update", True),
+    "create": ("/create", True),
+    "login": ("/auth/login", False),
+    "register": ("/auth/register", False),
+}
+
+LONG_WORD = "Supercalifragilistic" * 9
+LONG_URL = "https://example.org/" + "a-very-long-path-segment/" * 20 + "?q=" + "x" * 100
+
+
+def open_page(new_page, flows, name, post=("A post", "Its body"), username=None, **options):
+    """Open one of PAGES in a new context, as an author with a post when the page needs it."""
+    path, as_author = PAGES[name]
+    page = new_page(**options)
+    post_id = None
+    if as_author:
+        flows.sign_up(page, username)
+        post_id = flows.create_post(page, *post)
+    page.goto(path.format(post_id=post_id))
+    return page
+
+
+def axe_violations(page):
+    """Run axe-core on the page; return the serious and critical violations, readably."""
+    # Evaluated through the DevTools protocol, so the site's script-src 'self' does not block it.
+    page.evaluate(AXE_SOURCE)
+    results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in results["violations"]
+        if v["impact"] in BLOCKING_IMPACTS
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("name", list(PAGES))
+def test_no_serious_axe_violations_and_screenshots(new_page, flows, name, scheme):
+    body = "A first paragraph of the post.\nA second line, with a [link](https://example.org/)."
+    page = open_page(
+        new_page,
+        flows,
+        name,
+        ("Screenshots of Flaskr", body),
+        color_scheme=scheme,
+        viewport=DESKTOP,
+    )
+    assert axe_violations(page) == []
+
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}-1280-{scheme}.png", full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=SCREENSHOTS / f"{name}-375-{scheme}.png", full_page=True)
+
+
+# Buttons and navigation links whose label breaks over two lines.
+BROKEN_LABELS = """() => [...document.querySelectorAll(".action, .site-nav a, button")]
+    .filter(element => {
+        const range = document.createRange();
+        range.selectNodeContents(element);
+        return new Set([...range.getClientRects()].map(rect => rect.top)).size > 1;
+    })
+    .map(element => element.textContent.trim())"""
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_no_sideways_scroll_on_a_phone(new_page, flows, name):
+    post = (f"Long {LONG_WORD}", f"{LONG_WORD}\nSee {LONG_URL}\n{'word ' * 200}")
+    # The longest username allowed, in the navigation bar.
+    username = flows.unique_name("phone-").ljust(32, "W")
+    page = open_page(new_page, flows, name, post, username, viewport=PHONE)
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    assert page.evaluate(BROKEN_LABELS) == []
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}-375-long-words.png", full_page=True)
+
+
+def luminance(css_color):
+    """Relative luminance (0 black .. 1 white) of an rgb()/rgba() colour."""
+    red, green, blue = (int(c) / 255 for c in re.findall(r"\d+", css_color)[:3])
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+@pytest.mark.parametrize(("scheme", "dark"), [("light", False), ("dark", True)])
+def test_colour_scheme_follows_the_system(new_page, flows, scheme, dark):
+    page = open_page(new_page, flows, "login", color_scheme=scheme)
+    background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    text = page.evaluate("() => getComputedStyle(document.body).color")
+    if dark:
+        assert luminance(background) < 0.2 < 0.8 < luminance(text)
+    else:
+        assert luminance(text) < 0.2 < 0.8 < luminance(background)
+
+
+UNLABELLED_FIELDS = """() => [...document.querySelectorAll("input, textarea, select")]
+    .filter(field => !["submit", "hidden", "button", "reset"].includes(field.type))
+    .filter(field => !(field.id && document.querySelector(`label[for="${field.id}"]`))
+        && !field.getAttribute("aria-label"))
+    .map(field => field.outerHTML)"""
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_field_has_a_label(new_page, flows, name):
+    page = open_page(new_page, flows, name)
+    assert page.evaluate(UNLABELLED_FIELDS) == []
+
+
+FOCUS_OUTLINE = """() => {
+    const style = getComputedStyle(document.activeElement);
+    return [document.activeElement.tagName, style.outlineStyle, parseFloat(style.outlineWidth)];
+}"""
+
+
+def tab_to(page, locator, limit=30):
+    """Press Tab until the locator's element has the focus."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if locator.evaluate("element => element === document.activeElement"):
+            return
+    raise AssertionError(f"Tab never reached {locator}")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_focus_is_visible(new_page, flows, scheme):
+    page = open_page(new_page, flows, "update", color_scheme=scheme)
+    for target in (
+        page.get_by_role("link", name="Skip to content"),
+        page.get_by_role("link", name="Log Out"),
+        page.get_by_label("Title"),
+        page.get_by_role("button", name="Save"),
+        page.get_by_role("button", name="Delete"),
+    ):
+        tab_to(page, target)
+        tag, outline_style, outline_width = page.evaluate(FOCUS_OUTLINE)
+        assert outline_style != "none" and outline_width > 0, f"no focus outline on {tag}"
+
+
+def test_the_whole_flow_works_by_keyboard(page, flows, server):
+    username = flows.unique_name()
+    title = flows.unique_name("By keyboard ")
+    keyboard = page.keyboard
+    page.goto("/")
+
+    tab_to(page, page.get_by_role("link", name="Register"))
+    keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/auth/register$"))
+    tab_to(page, page.get_by_label("Username"))
+    keyboard.type(username)
+    keyboard.press("Tab")
+    keyboard.type(flows.password)
+    keyboard.press("Enter")
+
+    expect(page).to_have_url(re.compile(r"/auth/login$"))
+    tab_to(page, page.get_by_label("Username"))
+    keyboard.type(username)
+    keyboard.press("Tab")
+    keyboard.type(flows.password)
+    keyboard.press("Enter")
+
+    expect(page).to_have_url(re.compile(r"/$"))
+    tab_to(page, page.get_by_role("link", name="New"))
+    keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/create$"))
+    tab_to(page, page.get_by_label("Title"))
+    keyboard.type(title)
+    keyboard.press("Tab")
+    keyboard.type("Written without a mouse.")
+    keyboard.press("Tab")
+    keyboard.press("Enter")
+
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.locator("article.post").first).to_contain_text(title)
+    assert server.count_posts(title) == 1
+
+    # The skip link takes the keyboard past the navigation, to the page's content.
+    page.goto("/")
+    keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/#content$"))
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_pages_load_without_errors_under_the_content_security_policy(new_page, flows, name):
+    problems = []
+    page = new_page()
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    path, as_author = PAGES[name]
+    if as_author:
+        flows.sign_up(page)
+        post_id = flows.create_post(page, "CSP", "body")
+        page.goto(path.format(post_id=post_id))
+    else:
+        page.goto(path)
+    page.wait_for_load_state("load")
+    assert problems == []

@@ -1,0 +1,134 @@
+"""Safety in the browser: hostile posts never run script; other origins cannot post for a user."""
+
+import html
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    '"><svg onload=alert(1)>',
+    "'><iframe src=javascript:alert(1)></iframe>",
+    "</textarea><script>alert(1)</script>",
+    "</title><script>alert(1)</script>",
+]
+
+# Elements a successful injection would add inside a post or a form.
+INJECTED = "script, img, svg, iframe"
+
+
+def record_dialogs(page):
+    """Collect the message of every dialog the page opens (and close it)."""
+    dialogs = []
+
+    def on_dialog(dialog):
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return dialogs
+
+
+def test_hostile_titles_and_bodies_never_run_script(new_page, flows):
+    # Without the Content-Security-Policy, so that escaping alone is what is tested.
+    page = new_page(bypass_csp=True)
+    dialogs = record_dialogs(page)
+    flows.sign_up(page)
+    marker = flows.unique_name("x")
+    ids = {}
+    for payload in HOSTILE:
+        title = f"{marker} {payload}"
+        ids[payload] = flows.create_post(page, title, f"{payload}\n{payload}")
+        # Saving leads to the index, the new post first.
+        card = page.locator("article.post").first
+        expect(card.locator("h2")).to_have_text(title)
+        expect(card.locator(".body")).to_have_text(f"{payload}\n{payload}")
+        expect(card.locator(INJECTED)).to_have_count(0)
+
+    for payload, post_id in ids.items():
+        page.goto(f"/{post_id}/update")
+        expect(page.get_by_label("Title")).to_have_value(f"{marker} {payload}")
+        expect(page.get_by_label("Body")).to_have_value(f"{payload}\n{payload}")
+        expect(page.locator(f"main {INJECTED}")).to_have_count(0)
+        assert page.title() == f'Edit "{marker} {payload}" - Flaskr'
+
+    # A failed save re-renders the submitted text: escaped there too.
+    page.goto("/create")
+    page.get_by_label("Title").evaluate("input => input.removeAttribute('required')")
+    page.get_by_label("Body").fill(HOSTILE[0])
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert")).to_have_text("Title is required.")
+    expect(page.get_by_label("Body")).to_have_value(HOSTILE[0])
+
+    assert dialogs == []
+
+
+FORGED_FORM = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Win a prize</title></head>
+<body>
+<form method="post" action="{action}">
+  <input name="title" value="{title}">
+  <input name="body" value="Posted by another site.">
+</form>
+<script>document.forms[0].submit();</script>
+</body></html>
+"""
+
+
+class ForgedFormHandler(BaseHTTPRequestHandler):
+    """Serves a page that submits a post to Flaskr as soon as it loads."""
+
+    def do_GET(self):
+        title = parse_qs(urlsplit(self.path).query).get("title", ["Forged"])[0]
+        page = FORGED_FORM.format(
+            action=html.escape(self.server.target), title=html.escape(title)
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def attacker(server):
+    """Forged-form pages on another site (127.0.0.2) and on this site's other port."""
+    origins = {}
+    running = []
+    for name, host in (("cross-site", "127.0.0.2"), ("same-site", "127.0.0.1")):
+        httpd = ThreadingHTTPServer((host, 0), ForgedFormHandler)
+        httpd.target = f"{server.url}/create"
+        thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1})
+        thread.start()
+        running.append((httpd, thread))
+        origins[name] = f"http://{host}:{httpd.server_address[1]}"
+    yield origins
+    for httpd, thread in running:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+# cross-site: the SameSite=Lax session cookie is not sent. same-site (127.0.0.1, another
+# port): the cookie IS sent, so only the Sec-Fetch-Site / Origin check stops the post.
+@pytest.mark.parametrize("origin", ["cross-site", "same-site"])
+def test_form_on_another_origin_cannot_post(page, flows, server, attacker, origin):
+    flows.sign_up(page)
+    title = flows.unique_name("Forged ")
+
+    def is_forged_post(response):
+        return response.request.method == "POST" and response.url == f"{server.url}/create"
+
+    with page.expect_response(is_forged_post) as forged:
+        page.goto(f"{attacker[origin]}/?title={title}", wait_until="commit")
+    created = server.count_posts(title)
+    assert (forged.value.status, created) == (403, 0), (
+        f"the forged POST got {forged.value.status} and created {created} post(s)"
+    )
