@@ -15,12 +15,13 @@ def create_app(test_config=None):
         instance_relative_config=True,
     )
 
-    from . import auth, blog, db, errors, health, logs, settings
+    from . import auth, blog, caching, db, errors, health, logs, settings
 
     settings.configure(app, test_config)
     db.init_app(app)
     errors.init_app(app)
     logs.init_app(app)
+    caching.init_app(app)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(blog.bp)
