@@ -310,6 +310,15 @@ class Server:
             self.process.kill()
             self.process.wait()
 
+    def cpu_seconds(self):
+        """Return the CPU time (user + system) the server has used, or None off Linux."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stderr(self):
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
 
@@ -388,8 +397,16 @@ def measure_pages(wrk, scripts, server, values, duration):
             continue
         for _ in range(20):  # warm up: templates compiled, pages in the cache
             get_status(url)
+        cpu_before = server.cpu_seconds()
         result = run_wrk(wrk, scripts / "report.lua", url, duration)
+        cpu_after = server.cpu_seconds()
         result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+        # Server CPU per request varies less than req/s when the machine is shared.
+        result["cpu_us"] = (
+            (cpu_after - cpu_before) / result["requests"] * 1e6
+            if cpu_before is not None and result["requests"]
+            else None
+        )
         figures[label] = result
         print(f"  {label:8} {describe(result)}", flush=True)
     return figures
@@ -397,6 +414,7 @@ def measure_pages(wrk, scripts, server, values, duration):
 
 def describe(result):
     text = f"{result['rps']:8.0f} req/s  p50 {ms(result['p50_us'])}  p99 {ms(result['p99_us'])}"
+    text += f"  server CPU {cpu(result)}/request"
     if result["errors"] or result["bad_status"]:
         text += f"  ({result['errors']} socket errors, {result['bad_status']} 4xx/5xx)"
     return text
@@ -404,6 +422,10 @@ def describe(result):
 
 def ms(microseconds):
     return f"{microseconds / 1000:.1f} ms"
+
+
+def cpu(result):
+    return "?" if result["cpu_us"] is None else f"{result['cpu_us'] / 1000:.2f} ms"
 
 
 def mixed_run(wrk, scripts, server, database, duration):
@@ -449,7 +471,7 @@ def table(sizes, results):
     first, last = sizes[0], sizes[-1]
     head = ["page", "URL"]
     for size in sizes:
-        head += [f"{size:,} posts req/s", "p50", "p99"]
+        head += [f"{size:,} posts req/s", "p50", "p99", "CPU/req"]
     if len(sizes) > 1:
         head.append(f"{last:,}/{first:,}")
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -458,9 +480,10 @@ def table(sizes, results):
         for size in sizes:
             figure = results[size][label]
             if isinstance(figure, str):
-                cells += [figure, "", ""]
+                cells += [figure, "", "", ""]
             else:
                 cells += [f"{figure['rps']:.0f}", ms(figure["p50_us"]), ms(figure["p99_us"])]
+                cells.append(cpu(figure))
         if len(sizes) > 1:
             a, b = results[first][label], results[last][label]
             ok = label in LIST_PAGES and not isinstance(a, str) and not isinstance(b, str)
@@ -472,6 +495,13 @@ def table(sizes, results):
 def verdicts(sizes, results):
     """Return lines checking the SPEC's targets against the figures."""
     lines = []
+    for size in sizes:
+        for label, figure in results[size].items():
+            if not isinstance(figure, str) and (figure["errors"] or figure["bad_status"]):
+                lines.append(
+                    f"FAIL {label} at {size:,} posts: {figure['errors']} socket errors,"
+                    f" {figure['bad_status']} 4xx/5xx responses"
+                )
     small = results[sizes[0]]
     index, hello = small["index"], small["hello"]
     if not isinstance(index, str) and not isinstance(hello, str):
@@ -537,6 +567,7 @@ def main():
             print(f"  filled in {time.monotonic() - started:.1f}s; serving", flush=True)
             values = {"post_id": post_id, "author": AUTHORS[1], "tag": RARE_TAG}
             values["word"] = SEARCH_WORD
+            print(f"  {', '.join(f'{k}={v}' for k, v in values.items())}", flush=True)
             with Server(instance) as server:
                 results[size] = measure_pages(wrk, scripts, server, values, duration)
                 if size == sizes[-1]:
@@ -548,6 +579,9 @@ def main():
     report = "\n".join(
         [
             header,
+            "",
+            f"The tag and the searched word are on the same {MATCHES} posts at every size;"
+            f" {{author}} has 1/{len(AUTHORS)} of the posts; {{post_id}} is the middle post.",
             "",
             table(sizes, results),
             "",
