@@ -181,9 +181,9 @@ def make_posts(n, author_ids, rng):
 def link_tags(db, n, rng):
     """Tag every post with one or two common tags, and the marked posts with RARE_TAG.
 
-    The tag tables come with the "reading" migration; until it is merged this does
-    nothing. It expects tag(id, name) and post_tag(post_id, tag_id): adapt the two
-    INSERTs below to the merged schema.
+    The tag tables come with the "reading" migration (0004): tag(id, name) and
+    post_tag(post_id, tag_id, created), where created copies the post's for the tag
+    page's index. On a schema without them this does nothing.
     """
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not {"tag", "post_tag"} <= tables:
@@ -192,15 +192,15 @@ def link_tags(db, n, rng):
     names = [*COMMON_TAGS, RARE_TAG]
     db.executemany("INSERT INTO tag (name) VALUES (?)", [(name,) for name in names])
     ids = dict(db.execute("SELECT name, id FROM tag"))
-    post_ids = [row[0] for row in db.execute("SELECT id FROM post ORDER BY id")]
+    posts = db.execute("SELECT id, created FROM post ORDER BY id").fetchall()
     marked = marked_posts(n)
     links = []
-    for i, post_id in enumerate(post_ids[:n]):
+    for i, (post_id, created) in enumerate(posts[:n]):
         for name in rng.sample(COMMON_TAGS, rng.randint(1, 2)):
-            links.append((post_id, ids[name]))
+            links.append((post_id, ids[name], created))
         if i in marked:
-            links.append((post_id, ids[RARE_TAG]))
-    db.executemany("INSERT INTO post_tag (post_id, tag_id) VALUES (?, ?)", links)
+            links.append((post_id, ids[RARE_TAG], created))
+    db.executemany("INSERT INTO post_tag (post_id, tag_id, created) VALUES (?, ?, ?)", links)
 
 
 def build_database(instance, n):
