@@ -18,6 +18,7 @@ def create_app(test_config=None):
     from . import (
         auth,
         blog,
+        caching,
         comments,
         db,
         errors,
@@ -36,6 +37,7 @@ def create_app(test_config=None):
     db.init_app(app)
     errors.init_app(app)
     logs.init_app(app)
+    caching.init_app(app)
     markdown.init_app(app)
     security.init_app(app)
 

@@ -1,0 +1,609 @@
+"""Benchmark: fill databases of N posts, serve each with waitress, load it with wrk, print a table.
+
+Usage: .venv/bin/python bench/run.py [--sizes 10,100000] [--duration 10] [--quick]
+
+Everything runs on 127.0.0.1 and stops by itself; the server is always stopped, also on
+errors and Ctrl-C. The table goes to stdout and to bench/results/latest.md.
+"""
+
+import argparse
+import http.cookiejar
+import json
+import os
+import platform
+import random
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "latest.md"
+HOST = "127.0.0.1"
+THREADS = 4  # waitress worker threads
+WRK_THREADS = 2
+CONNECTIONS = 32
+
+AUTHORS = ["writer", "editor", "reporter", "columnist", "reviewer"]
+# The searched word and the tag are on the same MATCHES posts at every size, so comparing
+# sizes measures the cost of finding them, not the number of results.
+MATCHES = 10
+SEARCH_WORD = "quokka"
+RARE_TAG = "quokka-sightings"
+COMMON_TAGS = ["python", "sqlite", "notes", "travel", "cooking", "music", "books", "garden"]
+WORDS = (
+    "river stone lantern harbor meadow copper signal orchard window thunder garden paper "
+    "engine silver market winter island letter mountain bridge candle forest morning "
+    "station violet journey pocket ladder compass anchor feather mirror kettle velvet "
+    "quiet bright early simple hidden golden gentle rapid steady honest narrow distant "
+    "build write read travel cook plant measure gather follow carry open close mend"
+).split()
+
+# (label, path template); {post_id}, {author}, {tag} and {word} are filled per database.
+PAGES = [
+    ("hello", "/hello"),
+    ("index", "/"),
+    ("post", "/{post_id}"),
+    ("tag", "/tag/{tag}"),
+    ("author", "/user/{author}"),
+    ("search", "/search?q={word}"),
+    ("feed", "/feed.atom"),
+]
+LIST_PAGES = {"index", "tag", "author", "search"}
+
+REPORT_LUA = """
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'BENCH {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d,'
+    .. ' "errors": %d, "bad_status": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout, summary.errors.status))
+end
+"""
+
+# Every fifth request creates a post with a unique title; the others read the index.
+# Counters live in each thread's Lua state and are gathered in done() via thread:get().
+MIXED_LUA = """
+local threads = {}
+
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  cookie, run = args[1], args[2]
+  n, creates, acks, to_login = 0, 0, 0, 0
+  c2, c3, c4, c5 = 0, 0, 0, 0
+end
+
+function request()
+  n = n + 1
+  if n % 5 == 0 then
+    creates = creates + 1
+    local body = "title=" .. run .. "-" .. tid .. "-" .. n
+      .. "&body=Written+under+load%2C+**post**+" .. n
+    return wrk.format("POST", "/create", {
+      ["Cookie"] = cookie,
+      ["Content-Type"] = "application/x-www-form-urlencoded",
+    }, body)
+  end
+  return wrk.format("GET", "/", {["Cookie"] = cookie})
+end
+
+function response(status, headers, body)
+  if status >= 500 then c5 = c5 + 1
+  elseif status >= 400 then c4 = c4 + 1
+  elseif status >= 300 then c3 = c3 + 1
+  else c2 = c2 + 1 end
+  if status == 302 then
+    -- Only POST /create redirects a logged-in user to "/"; a redirect to the login
+    -- page means the session was refused.
+    local location = headers["Location"] or headers["location"] or ""
+    if string.find(location, "/auth/login", 1, true) then
+      to_login = to_login + 1
+    else
+      acks = acks + 1
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local t = {creates = 0, acks = 0, to_login = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0}
+  for _, thread in ipairs(threads) do
+    for key, _ in pairs(t) do
+      t[key] = t[key] + thread:get(key)
+    end
+  end
+  io.write(string.format(
+    'MIXED {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d,'
+    .. ' "socket_errors": %d, "creates_sent": %d, "acks": %d, "to_login": %d,'
+    .. ' "2xx": %d, "3xx": %d, "4xx": %d, "5xx": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout,
+    t.creates, t.acks, t.to_login, t.c2, t.c3, t.c4, t.c5))
+end
+"""
+
+
+# -- the database -------------------------------------------------------------------------
+
+
+def create_schema(instance):
+    """Create an empty database with Flaskr's own init_db()."""
+    sys.path.insert(0, str(ROOT))
+    from flaskr import create_app
+    from flaskr.db import init_db
+
+    app = create_app({"DATABASE": str(instance / "flaskr.sqlite"), "SECRET_KEY": "bench-only"})
+    with app.app_context():
+        init_db()
+
+
+def marked_posts(n):
+    """Return the indexes (0-based) of the MATCHES posts that carry the word and the tag."""
+    count = min(MATCHES, n)
+    return {i * n // count for i in range(count)}
+
+
+def make_posts(n, author_ids, rng):
+    """Yield (title, body, author_id, created) for n posts, oldest first."""
+    marked = marked_posts(n)
+    start = datetime(2019, 1, 1)
+    span = timedelta(days=5 * 365).total_seconds()
+    for i in range(n):
+        words = rng.sample(WORDS, 12)
+        title = " ".join(words[:4]).capitalize()
+        if i in marked:
+            title += f" and a {SEARCH_WORD}"
+        body = (
+            f"## {words[4].capitalize()} {words[5]}\n\n"
+            f"A *{words[6]}* note about the {words[7]} and the **{words[8]}**.\n\n"
+            f"- {words[9]}\n- {words[10]}\n\n"
+            f"See [the {words[11]}](https://example.org/{words[11]}) for more, post {i}."
+        )
+        created = start + timedelta(seconds=span * i / n + rng.uniform(0, 60))
+        yield title, body, author_ids[i % len(author_ids)], created.isoformat(" ", "seconds")
+
+
+def link_tags(db, n, rng):
+    """Tag every post with one or two common tags, and the marked posts with RARE_TAG.
+
+    The tag tables come with the "reading" migration (0004): tag(id, name) and
+    post_tag(post_id, tag_id, created), where created copies the post's for the tag
+    page's index. On a schema without them this does nothing.
+    """
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not {"tag", "post_tag"} <= tables:
+        print("  note: no tag tables in this schema yet; posts are left untagged")
+        return
+    names = [*COMMON_TAGS, RARE_TAG]
+    db.executemany("INSERT INTO tag (name) VALUES (?)", [(name,) for name in names])
+    ids = dict(db.execute("SELECT name, id FROM tag"))
+    posts = db.execute("SELECT id, created FROM post ORDER BY id").fetchall()
+    marked = marked_posts(n)
+    links = []
+    for i, (post_id, created) in enumerate(posts[:n]):
+        for name in rng.sample(COMMON_TAGS, rng.randint(1, 2)):
+            links.append((post_id, ids[name], created))
+        if i in marked:
+            links.append((post_id, ids[RARE_TAG], created))
+    db.executemany("INSERT INTO post_tag (post_id, tag_id, created) VALUES (?, ?, ?)", links)
+
+
+def build_database(instance, n):
+    """Create the schema and fill it with authors and n posts in one transaction."""
+    create_schema(instance)
+    rng = random.Random(n)
+    db = sqlite3.connect(instance / "flaskr.sqlite", isolation_level=None)
+    try:
+        db.execute("BEGIN")
+        # Nobody logs in as these authors; any well-formed hash will do.
+        db.executemany(
+            "INSERT INTO user (username, password) VALUES (?, ?)",
+            [(name, "scrypt:32768:8:1$unused$0") for name in AUTHORS],
+        )
+        author_ids = [
+            db.execute("SELECT id FROM user WHERE username = ?", (name,)).fetchone()[0]
+            for name in AUTHORS
+        ]
+        db.executemany(
+            "INSERT INTO post (title, body, author_id, created) VALUES (?, ?, ?, ?)",
+            make_posts(n, author_ids, rng),
+        )
+        link_tags(db, n, rng)
+        db.execute("COMMIT")
+        post_id = db.execute("SELECT id FROM post ORDER BY id LIMIT 1 OFFSET ?", (n // 2,))
+        return post_id.fetchone()[0]
+    finally:
+        db.close()
+
+
+def count_titles(database, prefix):
+    """Return (rows, distinct titles) of posts whose title starts with prefix."""
+    db = sqlite3.connect(database)
+    try:
+        return db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT title) FROM post WHERE substr(title, 1, ?) = ?",
+            (len(prefix), prefix),
+        ).fetchone()
+    finally:
+        db.close()
+
+
+# -- the server ---------------------------------------------------------------------------
+
+
+def free_port():
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """waitress serving Flaskr on a free loopback port, configured only by FLASKR_* variables."""
+
+    def __init__(self, instance):
+        self.instance = instance
+        self.port = free_port()
+        self.base = f"http://{HOST}:{self.port}"
+        self.stderr_path = instance / "server.stderr"
+        self.process = None
+
+    def __enter__(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLASKR_")}
+        env.update(
+            FLASKR_INSTANCE_PATH=str(self.instance),
+            FLASKR_SECRET_KEY=secrets.token_hex(32),
+        )
+        waitress = Path(sys.executable).with_name("waitress-serve")
+        command = [str(waitress)] if waitress.exists() else [sys.executable, "-m", "waitress"]
+        with open(self.stderr_path, "wb") as stderr:
+            self.process = subprocess.Popen(
+                [*command, f"--listen={HOST}:{self.port}", f"--threads={THREADS}"]
+                + ["--call", "flaskr:create_app"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        try:
+            self.wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def wait_healthy(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited:\n{self.stderr()[-2000:]}")
+            if get_status(self.base + "/healthz") == 200:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"the server did not answer /healthz within {timeout}s")
+
+    def stop(self):
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def cpu_seconds(self):
+        """Return the CPU time (user + system) the server has used, or None off Linux."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stderr(self):
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+
+
+def get_status(url):
+    """Return the HTTP status of a GET, or None when the server does not answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+            response.read()
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
+def log_in(base):
+    """Register a fresh user and log in; return the session cookie as a Cookie header value."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    username = f"bench-{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(16)
+    form = urllib.parse.urlencode({"username": username, "password": password}).encode()
+    # Neither Origin nor Sec-Fetch-Site is sent: the server treats this as a non-browser client.
+    opener.open(base + "/auth/register", form, timeout=30).read()
+    opener.open(base + "/auth/login", form, timeout=30).read()
+    cookies = [f"{c.name}={c.value}" for c in jar]
+    if not cookies:
+        raise RuntimeError("logging in gave no session cookie")
+    return "; ".join(cookies)
+
+
+# -- wrk ----------------------------------------------------------------------------------
+
+
+def ensure_wrk():
+    """Return wrk's path, installing the Debian package when running as root."""
+    path = shutil.which("wrk")
+    if path:
+        return path
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("Installing wrk (Debian package)...", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-qq", "wrk"]
+        if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], env=env, check=True)
+            subprocess.run(install, env=env, check=True, capture_output=True)
+        path = shutil.which("wrk")
+    if not path:
+        sys.exit("wrk is missing: install it with 'sudo apt-get install wrk' and run again.")
+    return path
+
+
+def run_wrk(wrk, script, url, duration, *args):
+    """Run wrk with a Lua script against url; return the JSON its done() printed."""
+    command = [wrk, f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency"]
+    command += ["-s", str(script), url]
+    if args:
+        command += ["--", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
+    for line in result.stdout.splitlines():
+        tag, _, payload = line.partition(" ")
+        if tag in ("BENCH", "MIXED"):
+            return json.loads(payload)
+    raise RuntimeError(f"wrk printed no result:\n{result.stdout}\n{result.stderr}")
+
+
+def measure_pages(wrk, scripts, server, values, duration):
+    """Load each page in turn; return {label: figures or a reason it was not measured}."""
+    figures = {}
+    for label, template in PAGES:
+        url = server.base + template.format(**values)
+        status = get_status(url)
+        if status != 200:
+            figures[label] = f"n/a ({status})"
+            continue
+        for _ in range(20):  # warm up: templates compiled, pages in the cache
+            get_status(url)
+        cpu_before = server.cpu_seconds()
+        result = run_wrk(wrk, scripts / "report.lua", url, duration)
+        cpu_after = server.cpu_seconds()
+        result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+        # Server CPU per request varies less than req/s when the machine is shared.
+        result["cpu_us"] = (
+            (cpu_after - cpu_before) / result["requests"] * 1e6
+            if cpu_before is not None and result["requests"]
+            else None
+        )
+        figures[label] = result
+        print(f"  {label:8} {describe(result)}", flush=True)
+    return figures
+
+
+def describe(result):
+    text = f"{result['rps']:8.0f} req/s  p50 {ms(result['p50_us'])}  p99 {ms(result['p99_us'])}"
+    text += f"  server CPU {cpu(result)}/request"
+    if result["errors"] or result["bad_status"]:
+        text += f"  ({result['errors']} socket errors, {result['bad_status']} 4xx/5xx)"
+    return text
+
+
+def ms(microseconds):
+    return f"{microseconds / 1000:.1f} ms"
+
+
+def cpu(result):
+    return "?" if result["cpu_us"] is None else f"{result['cpu_us'] / 1000:.2f} ms"
+
+
+def mixed_run(wrk, scripts, server, database, duration):
+    """Run reads with 20% creates as a logged-in user; return (figures, verdict lines, ok)."""
+    cookie = log_in(server.base)
+    run = f"mixed-{secrets.token_hex(3)}"
+    before = server.stderr().count("database is locked")
+    result = run_wrk(wrk, scripts / "mixed.lua", server.base + "/", duration, cookie, run)
+    # Creates that were in flight when wrk stopped may still be committing.
+    server.wait_healthy()
+    time.sleep(0.5)
+    stored, distinct = count_titles(database, run + "-")
+    locked = server.stderr().count("database is locked") - before
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    unacknowledged = stored - result["acks"]
+    checks = [
+        (result["5xx"] == 0, f"5xx responses: {result['5xx']}"),
+        (locked == 0, f'"database is locked" in the server log: {locked}'),
+        (result["to_login"] == 0, f"creates sent back to the login page: {result['to_login']}"),
+        (
+            distinct == stored and 0 <= unacknowledged <= CONNECTIONS,
+            f"acknowledged creates (302): {result['acks']}, stored: {stored}, duplicates:"
+            f" {stored - distinct} (stored but unacknowledged, cut off when wrk stopped:"
+            f" {unacknowledged}, at most {CONNECTIONS})",
+        ),
+    ]
+    lines = [
+        f"{result['requests']} requests ({result['creates_sent']} creates) in"
+        f" {result['duration_us'] / 1e6:.1f}s: {result['rps']:.0f} req/s,"
+        f" p50 {ms(result['p50_us'])}, p99 {ms(result['p99_us'])};"
+        f" 2xx {result['2xx']}, 3xx {result['3xx']}, 4xx {result['4xx']}, 5xx {result['5xx']},"
+        f" socket errors {result['socket_errors']}"
+    ]
+    lines += [f"{'ok  ' if ok else 'FAIL'} {text}" for ok, text in checks]
+    return lines, all(ok for ok, _ in checks)
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+def table(sizes, results):
+    """Return the markdown table of all pages at all sizes, with the largest/smallest ratio."""
+    first, last = sizes[0], sizes[-1]
+    head = ["page", "URL"]
+    for size in sizes:
+        head += [f"{size:,} posts req/s", "p50", "p99", "CPU/req"]
+    if len(sizes) > 1:
+        head.append(f"{last:,}/{first:,}")
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for label, template in PAGES:
+        cells = [label, f"`{template}`"]
+        for size in sizes:
+            figure = results[size][label]
+            if isinstance(figure, str):
+                cells += [figure, "", "", ""]
+            else:
+                cells += [f"{figure['rps']:.0f}", ms(figure["p50_us"]), ms(figure["p99_us"])]
+                cells.append(cpu(figure))
+        if len(sizes) > 1:
+            a, b = results[first][label], results[last][label]
+            ok = label in LIST_PAGES and not isinstance(a, str) and not isinstance(b, str)
+            cells.append(f"{b['rps'] / a['rps']:.2f}" if ok else "")
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def verdicts(sizes, results):
+    """Return lines checking the SPEC's targets against the figures."""
+    lines = []
+    for size in sizes:
+        for label, figure in results[size].items():
+            if not isinstance(figure, str) and (figure["errors"] or figure["bad_status"]):
+                lines.append(
+                    f"FAIL {label} at {size:,} posts: {figure['errors']} socket errors,"
+                    f" {figure['bad_status']} 4xx/5xx responses"
+                )
+    small = results[sizes[0]]
+    index, hello = small["index"], small["hello"]
+    if not isinstance(index, str) and not isinstance(hello, str):
+        ratio = index["rps"] / hello["rps"]
+        lines.append(
+            f"{'ok  ' if index['rps'] >= 1100 else 'FAIL'} anonymous index at {sizes[0]:,}"
+            f" posts: {index['rps']:.0f} req/s (target at least 1,100)"
+        )
+        lines.append(
+            f"{'ok  ' if ratio >= 0.5 else 'FAIL'} index / hello at {sizes[0]:,} posts:"
+            f" {ratio:.2f} (target at least 0.50)"
+        )
+    if len(sizes) > 1:
+        for label in sorted(LIST_PAGES):
+            a, b = small[label], results[sizes[-1]][label]
+            if isinstance(a, str) or isinstance(b, str):
+                continue
+            ratio = b["rps"] / a["rps"]
+            lines.append(
+                f"{'ok  ' if ratio >= 0.9 else 'FAIL'} {label} at {sizes[-1]:,} vs"
+                f" {sizes[0]:,} posts: {ratio:.2f} (target at least 0.90)"
+            )
+    return lines
+
+
+def git_commit():
+    result = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True
+    )
+    return result.stdout.strip() or "unknown"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10,100000", help="post counts, comma-separated")
+    parser.add_argument("--duration", type=int, help="seconds of load per page (default 10)")
+    parser.add_argument("--quick", action="store_true", help="2 seconds per page")
+    args = parser.parse_args()
+    sizes = sorted({int(size) for size in args.sizes.split(",")})
+    duration = args.duration or (2 if args.quick else 10)
+    if min(sizes) < 1:
+        parser.error("sizes must be at least 1")
+
+    wrk = ensure_wrk()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    header = (
+        f"Flaskr {git_commit()}, {datetime.now():%Y-%m-%d %H:%M}, {platform.python_version()},"
+        f" {os.cpu_count()} CPUs, load average before the run {load}; waitress --threads={THREADS},"
+        f" wrk -t{WRK_THREADS} -c{CONNECTIONS} -d{duration}s"
+    )
+    print(header, flush=True)
+    results, mixed_lines, mixed_ok = {}, [], True
+    with tempfile.TemporaryDirectory(prefix="flaskr-bench-") as tmp:
+        scripts = Path(tmp)
+        (scripts / "report.lua").write_text(REPORT_LUA)
+        (scripts / "mixed.lua").write_text(MIXED_LUA)
+        for size in sizes:
+            instance = scripts / f"instance-{size}"
+            instance.mkdir()
+            started = time.monotonic()
+            print(f"{size:,} posts: filling the database...", flush=True)
+            post_id = build_database(instance, size)
+            print(f"  filled in {time.monotonic() - started:.1f}s; serving", flush=True)
+            values = {"post_id": post_id, "author": AUTHORS[1], "tag": RARE_TAG}
+            values["word"] = SEARCH_WORD
+            print(f"  {', '.join(f'{k}={v}' for k, v in values.items())}", flush=True)
+            with Server(instance) as server:
+                results[size] = measure_pages(wrk, scripts, server, values, duration)
+                if size == sizes[-1]:
+                    print(f"  mixed run: 20% creates, {duration}s", flush=True)
+                    database = instance / "flaskr.sqlite"
+                    mixed_lines, mixed_ok = mixed_run(wrk, scripts, server, database, duration)
+
+    checks = verdicts(sizes, results)
+    report = "\n".join(
+        [
+            header,
+            "",
+            f"The tag and the searched word are on the same {MATCHES} posts at every size;"
+            f" {{author}} has 1/{len(AUTHORS)} of the posts; {{post_id}} is the middle post.",
+            "",
+            table(sizes, results),
+            "",
+            *checks,
+            "",
+            f"Mixed run at {sizes[-1]:,} posts, 20% of requests creating posts (logged in):",
+            "",
+            *mixed_lines,
+            "",
+        ]
+    )
+    print("\n" + report)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(report, encoding="utf-8")
+    print(f"Written to {RESULTS.relative_to(ROOT)}")
+    return 0 if mixed_ok else 1
+
+
+if __name__ == "__main__":
+    # A plain kill unwinds like Ctrl-C, so the server is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("interrupted")
