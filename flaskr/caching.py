@@ -1,12 +1,101 @@
-"""HTTP caching: revalidated visitors' pages, never-stored users' pages, versioned static files."""
+"""Caching: visitors' pages kept in memory until the data changes, HTTP cache headers.
+
+Visitors' pages are revalidated (ETag), users' pages never stored, static files versioned.
+"""
 
 import hashlib
 import os
+import sqlite3
+import threading
+from collections import OrderedDict
 
-from flask import current_app, g, request
+from flask import Response, current_app, g, request, session
 
 # A versioned static URL names one exact content, so it can be kept for a year.
 STATIC_MAX_AGE = 365 * 24 * 60 * 60
+
+
+class PageCache:
+    """Visitors' HTML pages by URL, dropped whenever anyone commits to the database.
+
+    Each server thread keeps one idle read connection that only asks SQLite's
+    data_version, which changes when any other connection, in this process or another,
+    commits. A thread that sees it change starts a new generation and empties the cache;
+    a page rendered during an older generation is not kept. Every hit is preceded by
+    such a check, so a page is never served after a commit its content does not show.
+    """
+
+    def __init__(self, database, size):
+        self.database = database
+        self.size = size
+        self.lock = threading.Lock()
+        self.pages = OrderedDict()
+        self.generation = 0
+        self.local = threading.local()
+
+    def current_generation(self):
+        """Return the generation pages may be stored under; None when there is no database."""
+        local = self.local
+        if getattr(local, "watch", None) is None:
+            if not os.path.exists(self.database):
+                return None
+            local.watch = sqlite3.connect(self.database, check_same_thread=True)
+            local.seen = None
+        try:
+            (version,) = local.watch.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error:
+            # Unreadable: serve nothing from the cache; the page itself will say why.
+            local.watch.close()
+            local.watch = None
+            return None
+        if version != local.seen:
+            local.seen = version
+            with self.lock:
+                self.generation += 1
+                self.pages.clear()
+        return self.generation
+
+    def get(self, url):
+        """Return the cached page for url, or None."""
+        with self.lock:
+            page = self.pages.get(url)
+            if page is not None:
+                self.pages.move_to_end(url)
+            return page
+
+    def put(self, url, generation, page):
+        """Keep a page rendered during generation, unless the data changed since."""
+        with self.lock:
+            if generation != self.generation:
+                return
+            self.pages[url] = page
+            self.pages.move_to_end(url)
+            while len(self.pages) > self.size:
+                self.pages.popitem(last=False)
+
+
+def serve_cached_page():
+    """Answer a visitor's GET from the page cache when the page is there."""
+    cache = current_app.extensions.get("page_cache")
+    # Only visitors with an empty session: no login, no message waiting to be shown.
+    if cache is None or request.method not in ("GET", "HEAD") or session:
+        return None
+    generation = cache.current_generation()
+    if generation is None:
+        return None
+    page = cache.get(request.url)
+    if page is not None:
+        return Response(page, mimetype="text/html")
+    g.page_generation = generation
+    return None
+
+
+def keep_page(response):
+    """Keep a visitor's freshly rendered page for the next visitor."""
+    generation = g.pop("page_generation", None)
+    if generation is not None and response.status_code == 200 and response.mimetype == "text/html":
+        current_app.extensions["page_cache"].put(request.url, generation, response.get_data())
+    return response
 
 
 def static_versions(folder):
@@ -75,7 +164,13 @@ def cache_static_file(response):
 
 
 def init_app(app):
-    """Version static URLs and set cache headers on every response."""
+    """Cache visitors' pages, version static URLs and set cache headers on every response."""
+    if app.config["PAGE_CACHE_SIZE"]:
+        app.extensions["page_cache"] = PageCache(
+            app.config["DATABASE"], app.config["PAGE_CACHE_SIZE"]
+        )
+        app.before_request(serve_cached_page)
+        app.after_request(keep_page)
     app.extensions["static_versions"] = static_versions(app.static_folder)
     app.url_defaults(add_static_version)
     app.after_request(set_cache_headers)

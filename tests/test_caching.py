@@ -1,8 +1,10 @@
 import re
+import sqlite3
 
-from flask import Response, url_for
+import pytest
+from flask import Response, template_rendered, url_for
 
-from flaskr.caching import STATIC_MAX_AGE
+from flaskr.caching import STATIC_MAX_AGE, PageCache
 
 
 def test_anonymous_page_revalidates_with_etag(client):
@@ -110,3 +112,100 @@ def test_unversioned_static_files_revalidate(client):
         with client.get(url, headers={"If-None-Match": etag}) as again:
             assert again.status_code == 304
     assert client.get("/static/missing.css").status_code == 404
+
+
+@pytest.fixture
+def renders(app):
+    """The names of the templates rendered, in order."""
+    rendered = []
+
+    def record(sender, template, context, **extra):
+        rendered.append(template.name)
+
+    template_rendered.connect(record, app)
+    yield rendered
+    template_rendered.disconnect(record, app)
+
+
+def test_visitors_pages_come_from_memory_until_the_data_changes(app, client, renders):
+    first = client.get("/")
+    second = client.get("/")
+    assert renders == ["blog/index.html"]
+    assert second.data == first.data
+    assert second.headers["ETag"] == first.headers["ETag"]
+    assert second.headers["Content-Security-Policy"] == first.headers["Content-Security-Policy"]
+
+    # Another process writes straight to the database: the next visitor sees it.
+    other = sqlite3.connect(app.config["DATABASE"])
+    other.execute("INSERT INTO post (title, body, author_id) VALUES ('from elsewhere', '', 2)")
+    other.commit()
+    other.close()
+    third = client.get("/")
+    assert renders == ["blog/index.html", "blog/index.html"]
+    assert b"from elsewhere" in third.data
+
+
+def test_pages_are_cached_per_url(client, renders):
+    client.get("/")
+    client.get("/1")
+    client.get("/1")
+    client.get("/?page=1")
+    assert renders == ["blog/index.html", "blog/detail.html", "blog/index.html"]
+
+
+def test_logged_in_users_never_get_cached_pages(client, auth, renders):
+    client.get("/")
+    auth.login()
+    page = client.get("/")
+    assert b"Log Out" in page.data
+    assert renders == ["blog/index.html", "blog/index.html"]
+    auth.logout()
+    assert b"Log In" in client.get("/").data
+
+
+def test_a_waiting_message_is_never_cached(client, renders):
+    client.get("/")
+    with client.session_transaction() as s:
+        s["_flashes"] = [("message", "just for you")]
+    assert b"just for you" in client.get("/").data
+    assert b"just for you" not in client.get("/").data
+
+
+def test_error_pages_are_not_cached(client, renders):
+    client.get("/missing")
+    client.get("/missing")
+    assert renders == ["errors/error.html", "errors/error.html"]
+
+
+def test_the_cache_keeps_only_the_most_recent_pages(make_app, app):
+    small = make_app(PAGE_CACHE_SIZE=2)
+    client = small.test_client()
+    for url in ("/", "/1", "/?page=1", "/1"):
+        client.get(url)
+    cache = small.extensions["page_cache"]
+    assert [url.removeprefix("http://localhost") for url in cache.pages] == ["/?page=1", "/1"]
+
+
+def test_the_cache_can_be_switched_off(make_app, app):
+    client = make_app(PAGE_CACHE_SIZE=0).test_client()
+    assert client.get("/").status_code == 200
+    assert "page_cache" not in client.application.extensions
+
+
+def test_a_page_rendered_before_a_change_is_not_kept(app):
+    cache = PageCache(app.config["DATABASE"], 10)
+    generation = cache.current_generation()
+    other = sqlite3.connect(app.config["DATABASE"])
+    other.execute("DELETE FROM post")
+    other.commit()
+    other.close()
+    assert cache.current_generation() == generation + 1
+    cache.put("http://localhost/", generation, b"old page")
+    assert cache.get("http://localhost/") is None
+
+
+def test_no_database_means_no_cache(make_app, tmp_path):
+    missing = tmp_path / "not-yet.sqlite"
+    client = make_app(DATABASE=str(missing)).test_client()
+    client.get("/hello")
+    assert not missing.exists()
