@@ -61,6 +61,13 @@ PAGES = [
 ]
 LIST_PAGES = {"index", "tag", "author", "search"}
 
+# Each size is measured as deployed (visitors' pages kept in memory until the data
+# changes) and with that cache off, which measures the queries and templates themselves.
+MODES = [
+    ("page cache on (default)", {}),
+    ("page cache off", {"FLASKR_PAGE_CACHE_SIZE": "0"}),
+]
+
 REPORT_LUA = """
 done = function(summary, latency, requests)
   io.write(string.format(
@@ -256,8 +263,9 @@ def free_port():
 class Server:
     """waitress serving Flaskr on a free loopback port, configured only by FLASKR_* variables."""
 
-    def __init__(self, instance):
+    def __init__(self, instance, settings=None):
         self.instance = instance
+        self.settings = settings or {}
         self.port = free_port()
         self.base = f"http://{HOST}:{self.port}"
         self.stderr_path = instance / "server.stderr"
@@ -268,6 +276,7 @@ class Server:
         env.update(
             FLASKR_INSTANCE_PATH=str(self.instance),
             FLASKR_SECRET_KEY=secrets.token_hex(32),
+            **self.settings,
         )
         waitress = Path(sys.executable).with_name("waitress-serve")
         command = [str(waitress)] if waitress.exists() else [sys.executable, "-m", "waitress"]
@@ -568,14 +577,21 @@ def main():
             values = {"post_id": post_id, "author": AUTHORS[1], "tag": RARE_TAG}
             values["word"] = SEARCH_WORD
             print(f"  {', '.join(f'{k}={v}' for k, v in values.items())}", flush=True)
-            with Server(instance) as server:
-                results[size] = measure_pages(wrk, scripts, server, values, duration)
-                if size == sizes[-1]:
-                    print(f"  mixed run: 20% creates, {duration}s", flush=True)
-                    database = instance / "flaskr.sqlite"
-                    mixed_lines, mixed_ok = mixed_run(wrk, scripts, server, database, duration)
+            for mode, settings in MODES:
+                print(f"  {mode}", flush=True)
+                with Server(instance, settings) as server:
+                    results.setdefault(mode, {})[size] = measure_pages(
+                        wrk, scripts, server, values, duration
+                    )
+                    if size == sizes[-1] and not settings:
+                        print(f"  mixed run: 20% creates, {duration}s", flush=True)
+                        database = instance / "flaskr.sqlite"
+                        mixed_lines, mixed_ok = mixed_run(wrk, scripts, server, database, duration)
 
-    checks = verdicts(sizes, results)
+    sections = []
+    for mode, _settings in MODES:
+        sections += [f"### {mode}", "", table(sizes, results[mode]), ""]
+        sections += [*verdicts(sizes, results[mode]), ""]
     report = "\n".join(
         [
             header,
@@ -583,10 +599,7 @@ def main():
             f"The tag and the searched word are on the same {MATCHES} posts at every size;"
             f" {{author}} has 1/{len(AUTHORS)} of the posts; {{post_id}} is the middle post.",
             "",
-            table(sizes, results),
-            "",
-            *checks,
-            "",
+            *sections,
             f"Mixed run at {sizes[-1]:,} posts, 20% of requests creating posts (logged in):",
             "",
             *mixed_lines,
