@@ -4,14 +4,12 @@ import os
 from pathlib import Path
 
 import pytest
+from live import FAST_HASH, Server
 
 from flaskr import create_app
 from flaskr.db import get_db, init_db
 
 DATA_SQL = (Path(__file__).parent / "data.sql").read_text(encoding="utf-8")
-
-# Cheaper than production's scrypt so the suite stays quick; test_auth pins the default.
-FAST_HASH = "scrypt:16384:8:1"
 
 
 @pytest.fixture(autouse=True)
@@ -86,3 +84,24 @@ def count(app):
             return get_db().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
     return count
+
+
+@pytest.fixture
+def servers(tmp_path, monkeypatch):
+    """Start servers on one fresh database (configured by FLASKR_* only); stop them after."""
+    instance = tmp_path / "instance"
+    monkeypatch.setenv("FLASKR_SECRET_KEY", "live-test-key")
+    monkeypatch.setenv("FLASKR_PASSWORD_HASH_METHOD", FAST_HASH)
+    with create_app().app_context():
+        init_db()
+    started = []
+
+    def start():
+        server = Server(instance)
+        started.append(server)
+        server.wait_healthy()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
