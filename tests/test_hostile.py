@@ -1,5 +1,6 @@
 """A corpus of hostile requests: each gets a 4xx with a clear message and writes nothing."""
 
+import io
 from dataclasses import dataclass, field
 
 import pytest
@@ -148,6 +149,36 @@ CASES = (
     case("PATCH update", "PATCH", "/1/update", 405, NOT_ALLOWED, data={"title": "x"}),
     case("path traversal", "GET", "/static/../../flaskr.sqlite", 404, NOT_FOUND, user=None),
     case("encoded traversal", "GET", "/static/%2e%2e/__init__.py", 404, NOT_FOUND, user=None),
+    # Comments, likes, tags, images, search.
+    case("comment over 5000", "POST", "/1/comment", 400,
+         b"Comment must be at most 5000 characters.", data={"body": "c" * 5001}),
+    case("blank comment", "POST", "/1/comment", 400, b"Comment is required.",
+         data={"body": " \n\t "}),
+    case("NUL in comment", "POST", "/1/comment", 400,
+         b"Comment must not contain NUL characters.", data={"body": "a\x00b"}),
+    case("cross-site comment", "POST", "/1/comment", 403, CROSS_SITE,
+         data={"body": "forged"}, headers={"Sec-Fetch-Site": "cross-site"}),
+    case("comment on huge id", "POST", "/99999999999999999999/comment", 404, NOT_FOUND,
+         data={"body": "hello"}),
+    case("cross-site like", "POST", "/1/like", 403, CROSS_SITE, headers={"Origin": "null"}),
+    case("like a missing post", "POST", "/77/like", 404, b"Post id 77 doesn&#39;t exist."),
+    case("delete a missing comment", "POST", "/comment/5/delete", 404,
+         b"Comment id 5 doesn&#39;t exist."),
+    case("eleven tags", "POST", "/create", 400, b"A post can have at most 10 tags.",
+         data={"title": "t", "tags": ",".join(f"t{n}" for n in range(11))}),
+    case("markup in a tag", "POST", "/1/update", 400, b"is not allowed",
+         data={"title": "t", "tags": "<script>alert(1)</script>"}),
+    case("tag over 32", "POST", "/create", 400, b"Tags must be at most 32 characters",
+         data={"title": "t", "tags": "x" * 33}),
+    case("text file as image", "POST", "/create", 400,
+         b"The image must be a PNG, JPEG, GIF or WebP file.",
+         data={"title": "t", "image": (io.BytesIO(b"<?php echo 1; ?>"), "x.png")},
+         content_type="multipart/form-data"),
+    case("upload name traversal", "GET", "/uploads/..%2Fsecret_key", 404, NOT_FOUND,
+         user=None),
+    case("search past the end", "GET", "/search?q=test&page=9", 404,
+         b"There is no such page.", user=None),
+    case("unknown tag page", "GET", "/tag/nothing-here", 404, b"No post is tagged", user=None),
     # Password guessing.
     case("right password while throttled", "POST", "/auth/login", 429,
          b"Too many failed logins.", user=None,
@@ -159,8 +190,8 @@ def snapshot(app):
     with app.app_context():
         db = get_db()
         return [
-            [tuple(row) for row in db.execute(f"SELECT * FROM {table} ORDER BY id")]
-            for table in ("user", "post")
+            [tuple(row) for row in db.execute(f"SELECT * FROM {table} ORDER BY 1, 2")]
+            for table in ("user", "post", "comment", "post_like", "tag", "post_tag")
         ]
 
 
