@@ -29,6 +29,9 @@
 # IMAGE_MAX_PIXELS = 25_000_000
 # UPLOAD_FOLDER = "/var/lib/flaskr/uploads"
 
+# Visitors' pages kept in memory until the database changes; 0 turns the cache off.
+# PAGE_CACHE_SIZE = 256
+
 # SQLite durability: FULL (default) survives power loss; NORMAL is faster and
 # survives application crashes.
 # SQLITE_SYNCHRONOUS = "FULL"
