@@ -196,9 +196,9 @@ class Flows:
         return self.post_id(page, title)
 
     def post_id(self, page, title):
-        """The id of the post with this title on the current list page."""
+        """The id of the post with this title on the current list page, from its Edit link."""
         card = page.locator("article.post").filter(has_text=title).first
-        href = card.get_by_role("link", name="Edit").get_attribute("href")
+        href = card.get_by_role("link", name="Edit", exact=True).get_attribute("href")
         return int(href.strip("/").split("/")[0])
 
 

@@ -56,7 +56,7 @@ def test_create_edit_and_delete_a_post(page, flows, server):
     expect(card).to_contain_text(re.compile(rf"by {username} on \d{{4}}-\d{{2}}-\d{{2}}"))
     expect(card).to_contain_text("First line")
 
-    card.get_by_role("link", name="Edit").click()
+    card.get_by_role("link", name="Edit", exact=True).click()
     expect(page).to_have_url(re.compile(r"/\d+/update$"))
     expect(page.get_by_label("Title")).to_have_value(title)
     page.get_by_label("Title").fill(f"{title} (edited)")
@@ -75,7 +75,7 @@ def test_create_edit_and_delete_a_post(page, flows, server):
         dialogs.append((dialog.type, dialog.message))
         dialog.accept() if accept else dialog.dismiss()
 
-    card.get_by_role("link", name="Edit").click()
+    card.get_by_role("link", name="Edit", exact=True).click()
     edit_url = page.url
     page.once("dialog", lambda dialog: answer(dialog, accept=False))
     page.get_by_role("button", name="Delete").click()

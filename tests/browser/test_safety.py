@@ -132,3 +132,37 @@ def test_form_on_another_origin_cannot_post(page, flows, server, attacker, origi
     assert (forged.value.status, created) == (403, 0), (
         f"the forged POST got {forged.value.status} and created {created} post(s)"
     )
+
+
+# What SPEC §5 asks of every page's Content-Security-Policy.
+REQUIRED_CSP = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "frame-ancestors": "'none'",
+    "form-action": "'self'",
+}
+
+
+def test_the_browser_enforces_the_sites_content_security_policy(page):
+    response = page.goto("/")
+    policy = response.header_value("content-security-policy") or ""
+    directives = dict(
+        (part.strip().split(" ", 1) + [""])[:2] for part in policy.split(";") if part.strip()
+    )
+    assert {name: directives.get(name) for name in REQUIRED_CSP} == REQUIRED_CSP
+    assert response.header_value("x-content-type-options") == "nosniff"
+
+    # An inline script that got into the page anyway is not run, and the browser says why.
+    with page.expect_console_message(lambda m: "Content Security Policy" in m.text):
+        ran = page.evaluate(
+            """() => {
+                window.injected = false;
+                const script = document.createElement("script");
+                script.textContent = "window.injected = true";
+                document.body.append(script);
+                return window.injected;
+            }"""
+        )
+    assert ran is False
