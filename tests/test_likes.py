@@ -20,6 +20,13 @@ def test_like_toggles(client, auth, count):
     assert b"0 likes" in page and b'aria-pressed="false"' in page
 
 
+def test_like_button_keeps_its_label_and_says_whether_it_is_pressed(client, auth):
+    auth.login()
+    assert b'aria-pressed="false">Like</button>' in client.get("/1").data
+    like(client)
+    assert b'aria-pressed="true">Like</button>' in client.get("/1").data
+
+
 def test_likes_from_several_users_add_up(client, auth):
     auth.login()
     like(client)

@@ -4,6 +4,7 @@ Chromium is Debian's /usr/bin/chromium, never a downloaded browser. In CI (CI=tr
 browser fails these tests; elsewhere it skips them with the command that installs it.
 """
 
+import io
 import os
 import select
 import sqlite3
@@ -13,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import sync_playwright
 
 HERE = Path(__file__).parent
@@ -158,6 +160,13 @@ class Flows:
         """A username (or title) no other test uses."""
         return f"{prefix}{uuid.uuid4().hex[:12]}"
 
+    @staticmethod
+    def png_file(name="picture.png", size=(64, 48), color=(40, 120, 200)):
+        """A small PNG made on the spot, as Playwright's set_input_files takes a file."""
+        out = io.BytesIO()
+        Image.new("RGB", size, color).save(out, format="PNG")
+        return {"name": name, "mimeType": "image/png", "buffer": out.getvalue()}
+
     def register(self, page, username, password=PASSWORD):
         page.goto("/auth/register")
         page.get_by_label("Username").fill(username)
@@ -186,19 +195,26 @@ class Flows:
         page.goto("/")
         return username
 
-    def create_post(self, page, title, body=""):
-        """Write a post through the form; return its id, read from its Edit link."""
+    def create_post(self, page, title, body="", tags="", image=None):
+        """Write a post through the form; return its id, read from its Edit link.
+
+        image is a file for the Image field, as png_file makes.
+        """
         page.goto("/create")
         page.get_by_label("Title").fill(title)
         page.get_by_label("Body").fill(body)
+        if tags:
+            page.get_by_label("Tags").fill(tags)
+        if image:
+            page.get_by_label("Image").set_input_files(image)
         page.get_by_role("button", name="Save").click()
         page.wait_for_url("/")
         return self.post_id(page, title)
 
     def post_id(self, page, title):
-        """The id of the post with this title on the current list page."""
+        """The id of the post with this title on the current list page, from its Edit link."""
         card = page.locator("article.post").filter(has_text=title).first
-        href = card.get_by_role("link", name="Edit").get_attribute("href")
+        href = card.get_by_role("link", name="Edit", exact=True).get_attribute("href")
         return int(href.strip("/").split("/")[0])
 
 

@@ -1,10 +1,33 @@
-"""End to end in Chromium: register, log in, write, edit, delete (confirmed), log out."""
+"""End to end in Chromium: register, log in, write with Markdown, tags and an image, edit,
+like, comment, search, follow the feed, delete (confirmed), log out."""
 
 import re
+from urllib.parse import urljoin
 
+import feedparser
 from playwright.sync_api import expect
 
 DELETE_QUESTION = "Delete this post? This cannot be undone."
+DELETE_COMMENT_QUESTION = "Delete this comment?"
+UPLOADED_IMAGE = re.compile(r"^/uploads/[0-9a-f]{32}\.png$")
+# The shown image's natural width: 0 when the browser could not load or decode it.
+LOADED_WIDTH = """image => new Promise(resolve => {
+    const done = () => resolve(image.naturalWidth);
+    image.complete ? done() : (image.onload = image.onerror = done);
+})"""
+
+
+def answer_dialogs(page, answers):
+    """Answer the page's next dialogs in turn (True accepts); return what they asked."""
+    asked = []
+    answers = list(answers)
+
+    def on_dialog(dialog):
+        asked.append((dialog.type, dialog.message))
+        dialog.accept() if answers.pop(0) else dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return asked
 
 
 def test_register_log_in_and_out(page, flows):
@@ -56,7 +79,7 @@ def test_create_edit_and_delete_a_post(page, flows, server):
     expect(card).to_contain_text(re.compile(rf"by {username} on \d{{4}}-\d{{2}}-\d{{2}}"))
     expect(card).to_contain_text("First line")
 
-    card.get_by_role("link", name="Edit").click()
+    card.get_by_role("link", name="Edit", exact=True).click()
     expect(page).to_have_url(re.compile(r"/\d+/update$"))
     expect(page.get_by_label("Title")).to_have_value(title)
     page.get_by_label("Title").fill(f"{title} (edited)")
@@ -75,7 +98,7 @@ def test_create_edit_and_delete_a_post(page, flows, server):
         dialogs.append((dialog.type, dialog.message))
         dialog.accept() if accept else dialog.dismiss()
 
-    card.get_by_role("link", name="Edit").click()
+    card.get_by_role("link", name="Edit", exact=True).click()
     edit_url = page.url
     page.once("dialog", lambda dialog: answer(dialog, accept=False))
     page.get_by_role("button", name="Delete").click()
@@ -116,3 +139,174 @@ def test_visitor_who_writes_is_sent_to_log_in_and_back(page, flows):
     page.get_by_role("button", name="Log In").click()
     expect(page).to_have_url(re.compile(r"/create$"))
     expect(page.get_by_role("heading", name="New Post")).to_be_visible()
+
+
+def test_a_post_with_markdown_tags_and_an_image_from_writing_to_deleting(page, flows, server):
+    username = flows.unique_name()
+    flows.register(page, username)
+    flows.log_in(page, username)
+    title = flows.unique_name("Owl trip ")
+    # A tag no other test uses, so that its page lists this post alone.
+    owls = flows.unique_name("owls")
+    page.get_by_role("link", name="New", exact=True).click()
+    page.get_by_label("Title").fill(title)
+    page.get_by_label("Body").fill("We saw **bold** owls.\n\n- a barn owl\n- a *little* owl")
+    page.get_by_label("Tags").fill(f"travel, {owls.capitalize()}")
+    page.get_by_label("Image").set_input_files(flows.png_file("owls.png", size=(64, 48)))
+    page.get_by_role("button", name="Save").click()
+    expect(page).to_have_url(re.compile(r"/$"))
+
+    # The title on the index leads to the post's own page.
+    page.locator("article.post").first.get_by_role("link", name=title, exact=True).click()
+    expect(page).to_have_url(re.compile(r"/\d+$"))
+    post_id = int(page.url.rsplit("/", 1)[1])
+    post = page.locator("article.post-detail")
+    expect(post.get_by_role("heading", level=1)).to_have_text(title)
+    expect(post).to_contain_text(re.compile(rf"by {username} on \d{{4}}-\d{{2}}-\d{{2}}"))
+    body = post.locator(".body")
+    expect(body.locator("strong")).to_have_text("bold")
+    expect(body.locator("em")).to_have_text("little")
+    expect(body.locator("li")).to_have_text(["a barn owl", "a little owl"])
+    expect(body).not_to_contain_text("**")
+
+    image = post.locator("img.post-image")
+    image_src = image.get_attribute("src")
+    assert UPLOADED_IMAGE.match(image_src), image_src
+    assert image.evaluate(LOADED_WIDTH) == 64
+    expect(image).to_have_attribute("alt", f"Image for {title}")
+
+    # Tags are stored in lower case and each links to its page, which lists the post.
+    tags = post.get_by_role("list", name="Tags").get_by_role("link")
+    expect(tags).to_have_text([owls, "travel"])
+    expect(tags.first).to_have_attribute("href", f"/tag/{owls}")
+    expect(tags.last).to_have_attribute("href", "/tag/travel")
+    tags.first.click()
+    expect(page).to_have_url(re.compile(rf"/tag/{owls}$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Posts tagged “{owls}”")
+    expect(page.locator("article.post")).to_have_count(1)
+    expect(page.get_by_role("link", name=title, exact=True)).to_have_attribute(
+        "href", f"/{post_id}"
+    )
+
+    # Edit: a new title, and the image removed with the checkbox.
+    page.goto(f"/{post_id}")
+    page.get_by_role("link", name="Edit", exact=True).click()
+    expect(page).to_have_url(re.compile(rf"/{post_id}/update$"))
+    expect(page.get_by_label("Tags")).to_have_value(f"{owls}, travel")
+    page.get_by_label("Title").fill(f"{title} (edited)")
+    page.get_by_label("Remove this image").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page).to_have_url(re.compile(r"/$"))
+    page.get_by_role("link", name=f"{title} (edited)", exact=True).click()
+    expect(page).to_have_url(re.compile(rf"/{post_id}$"))
+    expect(post.get_by_role("heading", level=1)).to_have_text(f"{title} (edited)")
+    expect(post.locator("img")).to_have_count(0)
+    expect(post.get_by_role("list", name="Tags").get_by_role("link")).to_have_count(2)
+    assert page.request.get(image_src).status == 404
+
+    # Delete, through the confirm dialog.
+    asked = answer_dialogs(page, [True])
+    page.get_by_role("link", name="Edit", exact=True).click()
+    page.get_by_role("button", name="Delete").click()
+    expect(page).to_have_url(re.compile(r"/$"))
+    assert asked == [("confirm", DELETE_QUESTION)]
+    assert server.count_posts(f"{title} (edited)") == 0
+    expect(page.get_by_role("link", name=f"{title} (edited)")).to_have_count(0)
+    assert page.goto(f"/{post_id}").status == 404
+    # A tag no post carries any more has no page.
+    assert page.goto(f"/tag/{owls}").status == 404
+
+
+def test_like_and_take_the_like_back(page, flows):
+    flows.sign_up(page)
+    post_id = flows.create_post(page, flows.unique_name("Likeable "))
+    page.goto(f"/{post_id}")
+    likes = page.locator("#likes")
+    button = likes.get_by_role("button", name="Like", exact=True)
+    expect(likes).to_contain_text("0 likes")
+    expect(button).to_have_attribute("aria-pressed", "false")
+
+    button.click()
+    expect(page).to_have_url(re.compile(rf"/{post_id}#likes$"))
+    expect(likes).to_contain_text("1 like")
+    expect(likes).not_to_contain_text("1 likes")
+    expect(button).to_have_attribute("aria-pressed", "true")
+
+    button.click()
+    expect(likes).to_contain_text("0 likes")
+    expect(button).to_have_attribute("aria-pressed", "false")
+
+
+def test_a_reader_comments_and_the_author_deletes_the_comment(new_page, flows):
+    author = new_page()
+    flows.sign_up(author)
+    post_id = flows.create_post(author, flows.unique_name("Discuss "))
+
+    reader = new_page()
+    reader_name = flows.sign_up(reader)
+    reader.goto(f"/{post_id}")
+    expect(reader.locator("#comments")).to_contain_text("No comments yet.")
+    reader.get_by_label("Add a comment").fill("Nice owls!\nSecond line.")
+    reader.get_by_role("button", name="Comment", exact=True).click()
+    expect(reader).to_have_url(re.compile(rf"/{post_id}#comment-\d+$"))
+    comment = reader.locator("article.comment")
+    expect(comment).to_have_count(1)
+    expect(comment).to_contain_text(reader_name)
+    expect(comment.locator(".comment-body")).to_have_text("Nice owls!\nSecond line.")
+
+    # The post's author may delete it; dismissing the question keeps it.
+    author.goto(f"/{post_id}")
+    comment = author.locator("article.comment")
+    asked = answer_dialogs(author, [False, True])
+    comment.get_by_role("button", name="Delete comment").click()
+    expect(comment).to_have_count(1)
+    comment.get_by_role("button", name="Delete comment").click()
+    expect(author).to_have_url(re.compile(rf"/{post_id}#comments$"))
+    expect(comment).to_have_count(0)
+    expect(author.locator("#comments")).to_contain_text("No comments yet.")
+    assert asked == [("confirm", DELETE_COMMENT_QUESTION)] * 2
+
+
+def test_search_from_the_header(page, flows):
+    flows.sign_up(page)
+    word = flows.unique_name("strix")
+    title = flows.unique_name("Found ")
+    post_id = flows.create_post(page, title, f"A post about the {word} owl.")
+
+    search_box = page.get_by_role("search").first.get_by_label("Search posts")
+    search_box.fill(word)
+    search_box.press("Enter")
+    expect(page).to_have_url(re.compile(rf"/search\?q={word}$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Search: {word}")
+    results = page.locator("article.post")
+    expect(results).to_have_count(1)
+    expect(results.get_by_role("link", name=title, exact=True)).to_have_attribute(
+        "href", f"/{post_id}"
+    )
+
+    # Text that means something to the full-text engine is only text.
+    for query in ('"NEAR(', "title:* OR", "a AND NOT (b"):
+        page.get_by_role("search").first.get_by_label("Search posts").fill(query)
+        with page.expect_navigation() as navigation:
+            page.get_by_role("search").first.get_by_label("Search posts").press("Enter")
+        assert navigation.value.status == 200, query
+        expect(page.get_by_label("Words to find in titles and bodies")).to_have_value(query)
+
+
+def test_follow_the_feed_link(page, flows, server):
+    flows.sign_up(page)
+    title = flows.unique_name("In the feed ")
+    post_id = flows.create_post(page, title, "Read me **in a feed reader**.")
+    page.goto(f"/{post_id}")
+    for kind in ("atom", "rss"):
+        link = page.locator(f'head link[rel="alternate"][type="application/{kind}+xml"]')
+        feed_url = urljoin(page.url, link.get_attribute("href"))
+        response = page.request.get(feed_url)
+        assert response.ok, feed_url
+        feed = feedparser.parse(response.body())
+        assert not feed.bozo, feed.get("bozo_exception")
+        assert feed.version == ("atom10" if kind == "atom" else "rss20")
+        entry = feed.entries[0]
+        assert entry.title == title
+        assert entry.link == f"{server.url}/{post_id}"
+        assert "<strong>in a feed reader</strong>" in entry.description

@@ -15,9 +15,15 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 740}
 
-# The main pages, and whether a logged-in author with a post sees them.
+# The main pages, and whether a logged-in author with a post sees them. The author's post
+# has Markdown, tags, an image and a comment; {word} is a word of its body, {tag} one of its
+# tags, {username} its author.
 PAGES = {
     "index": ("/", True),
+    "post": ("/{post_id}", True),
+    "tag": ("/tag/{tag}", True),
+    "search": ("/search?q={word}", True),
+    "author": ("/user/{username}", True),
     "update": ("/{post_id}/update", True),
     "create": ("/create", True),
     "login": ("/auth/login", False),
@@ -26,17 +32,43 @@ PAGES = {
 
 LONG_WORD = "Supercalifragilistic" * 9
 LONG_URL = "https://example.org/" + "a-very-long-path-segment/" * 20 + "?q=" + "x" * 100
+BODY = (
+    "A first paragraph of the post, with **bold** and *italic* words.\n"
+    "A second line, with a [link](https://example.org/).\n\n"
+    "- a list item\n- another one\n\n`some code`"
+)
+COMMENT = "What a nice post!\nThanks for writing it."
 
 
-def open_page(new_page, flows, name, post=("A post", "Its body"), username=None, **options):
-    """Open one of PAGES in a new context, as an author with a post when the page needs it."""
+def prepare(
+    page, flows, name, post=("A post", BODY), username=None, image_size=(800, 300), comment=COMMENT
+):
+    """Set up what page `name` shows (a user, a post) in the page's context; return its path."""
     path, as_author = PAGES[name]
+    if not as_author:
+        return path
+    username = flows.sign_up(page, username)
+    word = flows.unique_name("word")
+    tag = flows.unique_name("tag")
+    title, body = post
+    post_id = flows.create_post(
+        page,
+        title,
+        f"{body}\n\nSearch word: {word}",
+        tags=f"{tag}, travel, Owls",
+        image=flows.png_file(size=image_size),
+    )
+    response = page.context.request.post(f"/{post_id}/comment", form={"body": comment})
+    assert response.ok
+    return path.format(post_id=post_id, tag=tag, word=word, username=username)
+
+
+def open_page(new_page, flows, name, post=("A post", BODY), username=None, **options):
+    """Open one of PAGES in a new context, as an author with a post when the page needs it."""
+    image_size = options.pop("image_size", (800, 300))
+    comment = options.pop("comment", COMMENT)
     page = new_page(**options)
-    post_id = None
-    if as_author:
-        flows.sign_up(page, username)
-        post_id = flows.create_post(page, *post)
-    page.goto(path.format(post_id=post_id))
+    page.goto(prepare(page, flows, name, post, username, image_size, comment))
     return page
 
 
@@ -52,18 +84,32 @@ def axe_violations(page):
     ]
 
 
+# Resolves once every image has loaded (or failed); lazy ones are made to load now.
+LOAD_IMAGES = """() => Promise.all([...document.images].map(image => {
+    image.loading = "eager";
+    return image.complete ? null : new Promise(done => { image.onload = image.onerror = done; });
+}))"""
+
+
+def wait_for_images(page):
+    """Wait until the page's images have loaded, and check that they all did."""
+    page.evaluate(LOAD_IMAGES)
+    broken = page.evaluate("() => [...document.images].filter(i => !i.naturalWidth).length")
+    assert broken == 0
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("name", list(PAGES))
 def test_no_serious_axe_violations_and_screenshots(new_page, flows, name, scheme):
-    body = "A first paragraph of the post.\nA second line, with a [link](https://example.org/)."
     page = open_page(
         new_page,
         flows,
         name,
-        ("Screenshots of Flaskr", body),
+        ("Screenshots of Flaskr", BODY),
         color_scheme=scheme,
         viewport=DESKTOP,
     )
+    wait_for_images(page)
     assert axe_violations(page) == []
 
     SCREENSHOTS.mkdir(exist_ok=True)
@@ -87,7 +133,18 @@ def test_no_sideways_scroll_on_a_phone(new_page, flows, name):
     post = (f"Long {LONG_WORD}", f"{LONG_WORD}\nSee {LONG_URL}\n{'word ' * 200}")
     # The longest username allowed, in the navigation bar.
     username = flows.unique_name("phone-").ljust(32, "W")
-    page = open_page(new_page, flows, name, post, username, viewport=PHONE)
+    comment = f"{LONG_WORD}\n{LONG_URL}"
+    page = open_page(
+        new_page,
+        flows,
+        name,
+        post,
+        username,
+        viewport=PHONE,
+        image_size=(1600, 400),
+        comment=comment,
+    )
+    wait_for_images(page)
     overflow = page.evaluate(
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
@@ -140,6 +197,24 @@ def tab_to(page, locator, limit=30):
         if locator.evaluate("element => element === document.activeElement"):
             return
     raise AssertionError(f"Tab never reached {locator}")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_focus_is_visible_on_the_post_page(new_page, flows, scheme):
+    page = open_page(new_page, flows, "post", color_scheme=scheme)
+    post = page.locator("article.post-detail")
+    for target in (
+        page.get_by_label("Search posts"),
+        post.get_by_role("link", name="Edit", exact=True),
+        post.get_by_role("link", name="travel"),
+        page.get_by_role("button", name="Like", exact=True),
+        page.get_by_role("button", name="Delete comment"),
+        page.get_by_label("Add a comment"),
+        page.get_by_role("button", name="Comment", exact=True),
+    ):
+        tab_to(page, target)
+        tag, outline_style, outline_width = page.evaluate(FOCUS_OUTLINE)
+        assert outline_style != "none" and outline_width > 0, f"no focus outline on {tag}"
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -208,12 +283,38 @@ def test_pages_load_without_errors_under_the_content_security_policy(new_page, f
     page = new_page()
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
-    path, as_author = PAGES[name]
-    if as_author:
-        flows.sign_up(page)
-        post_id = flows.create_post(page, "CSP", "body")
-        page.goto(path.format(post_id=post_id))
-    else:
-        page.goto(path)
+    page.goto(prepare(page, flows, name, ("CSP", BODY)))
     page.wait_for_load_state("load")
+    wait_for_images(page)
     assert problems == []
+
+
+def test_like_and_comment_by_keyboard(page, flows):
+    path = prepare(page, flows, "post")
+    page.goto(path)
+    keyboard = page.keyboard
+    like = page.get_by_role("button", name="Like", exact=True)
+    tab_to(page, like)
+    keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/\d+#likes$"))
+    expect(like).to_have_attribute("aria-pressed", "true")
+    # The page reloads at #likes, so Tab goes on from there; Space presses a button too.
+    tab_to(page, like)
+    keyboard.press("Space")
+    expect(like).to_have_attribute("aria-pressed", "false")
+
+    tab_to(page, page.get_by_label("Add a comment"))
+    keyboard.type("Typed, not clicked.")
+    keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Comment", exact=True)).to_be_focused()
+    keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/\d+#comment-\d+$"))
+    expect(page.locator(".comment-body").last).to_have_text("Typed, not clicked.")
+
+    # Deleting it by keyboard goes through the same confirm dialog.
+    comments = page.locator("article.comment")
+    expect(comments).to_have_count(2)
+    page.once("dialog", lambda dialog: dialog.accept())
+    tab_to(page, comments.last.get_by_role("button", name="Delete comment"), limit=40)
+    keyboard.press("Enter")
+    expect(comments).to_have_count(1)

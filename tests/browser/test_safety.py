@@ -1,6 +1,8 @@
-"""Safety in the browser: hostile posts never run script; other origins cannot post for a user."""
+"""Safety in the browser: hostile posts, comments, tags, searches and Markdown never run
+script; other origins cannot post for a user; the browser enforces the site's CSP."""
 
 import html
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -17,8 +19,26 @@ HOSTILE = [
     "</title><script>alert(1)</script>",
 ]
 
-# Elements a successful injection would add inside a post or a form.
-INJECTED = "script, img, svg, iframe"
+# Markdown that would run script if the renderer let raw HTML or unsafe link schemes through.
+HOSTILE_MARKDOWN = [
+    "[x](javascript:alert(1))",
+    "[x](JaVaScRiPt:alert(1))",
+    "[x](vbscript:alert(1))",
+    "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "[x][ref]\n\n[ref]: javascript:alert(1)",
+    "<javascript:alert(1)>",
+    '<a href="javascript:alert(1)">x</a>',
+    "![x](javascript:alert(1))",
+    "<img src=x onerror=alert(1)>",
+    "<details open ontoggle=alert(1)>x</details>",
+    # A control: a safe link still becomes one.
+    "[a safe link](https://example.org/)",
+]
+
+# Elements a successful injection would add inside a post, a comment or a form.
+INJECTED = "script, img, svg, iframe, details, object, embed"
+# Link targets that are safe to follow: this site, or the web.
+SAFE_HREF = re.compile(r"^(https?://|/|#)")
 
 
 def record_dialogs(page):
@@ -33,16 +53,37 @@ def record_dialogs(page):
     return dialogs
 
 
-def test_hostile_titles_and_bodies_never_run_script(new_page, flows):
-    # Without the Content-Security-Policy, so that escaping alone is what is tested.
+def hostile_page(new_page, flows):
+    """A logged-in page without the Content-Security-Policy, so that escaping alone is what
+    is tested; return it, the user's name and the list of dialogs it opens."""
     page = new_page(bypass_csp=True)
     dialogs = record_dialogs(page)
-    flows.sign_up(page)
+    username = flows.sign_up(page)
+    return page, username, dialogs
+
+
+def expect_list_shows_text(page, path, posts):
+    """The list at path, page after page, shows exactly these posts ({title: body}) as text."""
+    seen = {}
+    number = 1
+    while True:
+        page.goto(f"{path}{'&' if '?' in path else '?'}page={number}")
+        expect(page.locator(f"main {INJECTED}")).to_have_count(0)
+        for card in page.locator("article.post").all():
+            seen[card.locator("h2").text_content()] = card.locator(".body").text_content().strip()
+        if page.locator('a[rel="next"]').count() == 0:
+            break
+        number += 1
+    assert seen == posts, path
+
+
+def test_hostile_titles_and_bodies_never_run_script(new_page, flows):
+    page, username, dialogs = hostile_page(new_page, flows)
     marker = flows.unique_name("x")
     ids = {}
     for payload in HOSTILE:
         title = f"{marker} {payload}"
-        ids[payload] = flows.create_post(page, title, f"{payload}\n{payload}")
+        ids[payload] = flows.create_post(page, title, f"{payload}\n{payload}", tags=marker)
         # Saving leads to the index, the new post first.
         card = page.locator("article.post").first
         expect(card.locator("h2")).to_have_text(title)
@@ -56,6 +97,18 @@ def test_hostile_titles_and_bodies_never_run_script(new_page, flows):
         expect(page.locator(f"main {INJECTED}")).to_have_count(0)
         assert page.title() == f'Edit "{marker} {payload}" - Flaskr'
 
+        page.goto(f"/{post_id}")
+        post = page.locator("article.post-detail")
+        expect(post.get_by_role("heading", level=1)).to_have_text(f"{marker} {payload}")
+        expect(post.locator(".body")).to_have_text(f"{payload}\n{payload}")
+        expect(page.locator(f"main {INJECTED}")).to_have_count(0)
+        assert page.title() == f"{marker} {payload} - Flaskr"
+
+    # The lists that show these posts: their tag's page, a search, their author's page.
+    posts = {f"{marker} {payload}": f"{payload}\n{payload}" for payload in HOSTILE}
+    for path in (f"/tag/{marker}", f"/search?q={marker}", f"/user/{username}"):
+        expect_list_shows_text(page, path, posts)
+
     # A failed save re-renders the submitted text: escaped there too.
     page.goto("/create")
     page.get_by_label("Title").evaluate("input => input.removeAttribute('required')")
@@ -64,6 +117,79 @@ def test_hostile_titles_and_bodies_never_run_script(new_page, flows):
     expect(page.get_by_role("alert")).to_have_text("Title is required.")
     expect(page.get_by_label("Body")).to_have_value(HOSTILE[0])
 
+    assert dialogs == []
+
+
+def test_hostile_comments_never_run_script(new_page, flows):
+    page, username, dialogs = hostile_page(new_page, flows)
+    post_id = flows.create_post(page, flows.unique_name("Commented "))
+    page.goto(f"/{post_id}")
+    for payload in HOSTILE:
+        page.get_by_label("Add a comment").fill(f"{payload}\n{payload}")
+        page.get_by_role("button", name="Comment", exact=True).click()
+        expect(page).to_have_url(re.compile(rf"/{post_id}#comment-\d+$"))
+
+    page.goto(f"/{post_id}")
+    comments = page.locator("article.comment")
+    expect(comments.locator(".comment-body")).to_have_text(
+        [f"{payload}\n{payload}" for payload in HOSTILE]
+    )
+    expect(comments.first).to_contain_text(username)
+    expect(page.locator(f"main {INJECTED}")).to_have_count(0)
+    # The comment count on the index is the only trace of them there.
+    page.goto("/")
+    expect(page.locator(f"main {INJECTED}")).to_have_count(0)
+    assert dialogs == []
+
+
+def test_hostile_tags_and_searches_are_shown_as_text(new_page, flows):
+    page, _, dialogs = hostile_page(new_page, flows)
+    for payload in HOSTILE:
+        # Not a tag anyone may use: refused, and the refusal quotes it as text.
+        page.goto("/create")
+        page.get_by_label("Title").fill("Tagged")
+        page.get_by_label("Tags").fill(payload)
+        page.get_by_role("button", name="Save").click()
+        expect(page.get_by_role("alert")).to_contain_text(f"'{payload.lower()[:30]}")
+        expect(page.get_by_label("Tags")).to_have_value(payload)
+        expect(page.locator(f"main {INJECTED}")).to_have_count(0)
+
+        # A tag page for it, and a search for it from that page's header.
+        response = page.goto(f"/tag/{payload}")
+        assert response.status == 404
+        expect(page.locator(f"main {INJECTED}")).to_have_count(0)
+        search_box = page.get_by_role("search").first.get_by_label("Search posts")
+        search_box.fill(payload)
+        search_box.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Search: {payload}")
+        expect(page.get_by_label("Words to find in titles and bodies")).to_have_value(payload)
+        expect(page.locator(f"main {INJECTED}")).to_have_count(0)
+        assert page.title() == f"Search: {payload} - Flaskr"
+    assert dialogs == []
+
+
+def test_hostile_markdown_never_makes_a_script_link_or_element(new_page, flows):
+    page, _, dialogs = hostile_page(new_page, flows)
+    body = "\n\n".join(HOSTILE_MARKDOWN)
+    post_id = flows.create_post(page, flows.unique_name("Markdown "), body)
+    page.goto(f"/{post_id}")
+    rendered = page.locator("article.post-detail .body")
+    expect(rendered.locator(INJECTED)).to_have_count(0)
+    # Raw HTML is shown as the text it is.
+    expect(rendered).to_contain_text("<img src=x onerror=alert(1)>")
+    expect(rendered).to_contain_text('<a href="javascript:alert(1)">x</a>')
+    expect(rendered).to_contain_text("<details open ontoggle=alert(1)>x</details>")
+
+    links = rendered.locator("a")
+    hrefs = [link.get_attribute("href") or "" for link in links.all()]
+    assert "https://example.org/" in hrefs
+    assert [href for href in hrefs if not SAFE_HREF.match(href)] == []
+    # Whatever is a link is harmless to click: none of them runs script.
+    for index, href in enumerate(hrefs):
+        if not href.startswith("http"):
+            page.goto(f"/{post_id}")
+            links.nth(index).click()
+    page.wait_for_load_state("load")
     assert dialogs == []
 
 
@@ -132,3 +258,37 @@ def test_form_on_another_origin_cannot_post(page, flows, server, attacker, origi
     assert (forged.value.status, created) == (403, 0), (
         f"the forged POST got {forged.value.status} and created {created} post(s)"
     )
+
+
+# What SPEC §5 asks of every page's Content-Security-Policy.
+REQUIRED_CSP = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "frame-ancestors": "'none'",
+    "form-action": "'self'",
+}
+
+
+def test_the_browser_enforces_the_sites_content_security_policy(page):
+    response = page.goto("/")
+    policy = response.header_value("content-security-policy") or ""
+    directives = dict(
+        (part.strip().split(" ", 1) + [""])[:2] for part in policy.split(";") if part.strip()
+    )
+    assert {name: directives.get(name) for name in REQUIRED_CSP} == REQUIRED_CSP
+    assert response.header_value("x-content-type-options") == "nosniff"
+
+    # An inline script that got into the page anyway is not run, and the browser says why.
+    with page.expect_console_message(lambda m: "Content Security Policy" in m.text):
+        ran = page.evaluate(
+            """() => {
+                window.injected = false;
+                const script = document.createElement("script");
+                script.textContent = "window.injected = true";
+                document.body.append(script);
+                return window.injected;
+            }"""
+        )
+    assert ran is False
