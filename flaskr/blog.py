@@ -3,6 +3,7 @@
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from .auth import find_user, login_required
+from .caching import cached_page
 from .db import get_db, transaction
 from .forms import BODY_MAX, TITLE_MAX, FormError, text_field
 from .pagination import paginate
@@ -61,6 +62,7 @@ def read_tags_form():
 
 
 @bp.route("/")
+@cached_page
 def index():
     """Show the newest posts, a page at a time."""
     page = paginate(get_db(), INDEX_QUERY)
@@ -69,6 +71,7 @@ def index():
 
 
 @bp.route("/<int:id>")
+@cached_page
 def detail(id):
     """Show one post in full, with its tags."""
     (post,) = with_tags([get_post(id, check_author=False)])
@@ -76,6 +79,7 @@ def detail(id):
 
 
 @bp.route("/user/<username>")
+@cached_page
 def author(username):
     """Show one author's posts (name in any case), newest first, a page at a time."""
     user = find_user(username)
@@ -87,6 +91,7 @@ def author(username):
 
 
 @bp.route("/tag/<name>")
+@cached_page
 def tag(name):
     """Show the posts with this tag (any case), newest first, a page at a time."""
     tag_id = find_tag(name)

@@ -3,13 +3,14 @@
 Visitors' pages are revalidated (ETag), users' pages never stored, static files versioned.
 """
 
+import functools
 import hashlib
 import os
 import sqlite3
 import threading
 from collections import OrderedDict
 
-from flask import Response, current_app, g, request, session
+from flask import Response, current_app, g, make_response, request, session
 
 # A versioned static URL names one exact content, so it can be kept for a year.
 STATIC_MAX_AGE = 365 * 24 * 60 * 60
@@ -74,28 +75,33 @@ class PageCache:
                 self.pages.popitem(last=False)
 
 
-def serve_cached_page():
-    """Answer a visitor's GET from the page cache when the page is there."""
-    cache = current_app.extensions.get("page_cache")
-    # Only visitors with an empty session: no login, no message waiting to be shown.
-    if cache is None or request.method not in ("GET", "HEAD") or session:
-        return None
-    generation = cache.current_generation()
-    if generation is None:
-        return None
-    page = cache.get(request.url)
-    if page is not None:
-        return Response(page, mimetype="text/html")
-    g.page_generation = generation
-    return None
+def cached_page(view):
+    """Serve a visitor's request for this page from the page cache; keep what it renders.
 
+    Only visitors with an empty session (no login, no message waiting to be shown) share
+    pages; anyone else gets the view itself. Only 200 responses are kept, with their
+    headers, so a feed's ETag and Last-Modified still answer conditional requests.
+    """
 
-def keep_page(response):
-    """Keep a visitor's freshly rendered page for the next visitor."""
-    generation = g.pop("page_generation", None)
-    if generation is not None and response.status_code == 200 and response.mimetype == "text/html":
-        current_app.extensions["page_cache"].put(request.url, generation, response.get_data())
-    return response
+    @functools.wraps(view)
+    def wrapped_view(**kwargs):
+        cache = current_app.extensions.get("page_cache")
+        if cache is None or session:
+            return view(**kwargs)
+        generation = cache.current_generation()
+        if generation is None:
+            return view(**kwargs)
+        page = cache.get(request.url)
+        if page is not None:
+            data, headers = page
+            return Response(data, headers=headers).make_conditional(request)
+        response = make_response(view(**kwargs))
+        if response.status_code == 200:
+            page = (response.get_data(), response.headers.to_wsgi_list())
+            cache.put(request.url, generation, page)
+        return response
+
+    return wrapped_view
 
 
 def static_versions(folder):
@@ -169,8 +175,6 @@ def init_app(app):
         app.extensions["page_cache"] = PageCache(
             app.config["DATABASE"], app.config["PAGE_CACHE_SIZE"]
         )
-        app.before_request(serve_cached_page)
-        app.after_request(keep_page)
     app.extensions["static_versions"] = static_versions(app.static_folder)
     app.url_defaults(add_static_version)
     app.after_request(set_cache_headers)

@@ -8,6 +8,7 @@ from email.utils import format_datetime
 from flask import Blueprint, make_response, render_template, request
 
 from .blog import INDEX_QUERY
+from .caching import cached_page
 from .db import get_db
 from .tags import with_tags
 
@@ -63,12 +64,14 @@ def feed_response(template, content_type):
 
 
 @bp.route("/feed.atom")
+@cached_page
 def atom():
     """The newest posts as an Atom 1.0 feed."""
     return feed_response("feeds/atom.xml", "application/atom+xml; charset=utf-8")
 
 
 @bp.route("/feed.rss")
+@cached_page
 def rss():
     """The newest posts as an RSS 2.0 feed."""
     return feed_response("feeds/rss.xml", "application/rss+xml; charset=utf-8")

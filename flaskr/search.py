@@ -5,6 +5,7 @@ import re
 from flask import Blueprint, render_template, request
 
 from .blog import POST_QUERY
+from .caching import cached_page
 from .db import get_db
 from .pagination import paginate
 from .tags import with_tags
@@ -37,6 +38,7 @@ def match_expression(terms):
 
 
 @bp.route("/search")
+@cached_page
 def search():
     """Show the posts matching ?q=, best match first, a page at a time."""
     q = request.args.get("q", "")

@@ -5,6 +5,7 @@ import pytest
 from flask import Response, template_rendered, url_for
 
 from flaskr.caching import STATIC_MAX_AGE, PageCache
+from flaskr.db import get_db
 
 
 def test_anonymous_page_revalidates_with_etag(client):
@@ -206,6 +207,43 @@ def test_a_page_rendered_before_a_change_is_not_kept(app):
 
 def test_no_database_means_no_cache(make_app, tmp_path):
     missing = tmp_path / "not-yet.sqlite"
-    client = make_app(DATABASE=str(missing)).test_client()
-    client.get("/hello")
+    assert PageCache(str(missing), 10).current_generation() is None
     assert not missing.exists()
+    app = make_app(DATABASE=str(missing))
+    with pytest.raises(sqlite3.OperationalError):
+        app.test_client().get("/")  # the page itself fails: init-db was never run
+    assert not app.extensions["page_cache"].pages
+
+
+def test_unreadable_database_means_no_cache(tmp_path):
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database" * 100)
+    cache = PageCache(str(garbage), 10)
+    assert cache.current_generation() is None
+    assert cache.current_generation() is None
+
+
+def test_feeds_from_the_cache_still_answer_conditional_requests(client):
+    first = client.get("/feed.atom")
+    cached = client.get("/feed.atom")
+    assert cached.data == first.data
+    assert cached.headers["ETag"] == first.headers["ETag"]
+    assert cached.mimetype == "application/atom+xml"
+    again = client.get("/feed.atom", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def test_plain_routes_do_not_touch_the_cache(app, client):
+    client.get("/hello")
+    client.get("/healthz")
+    assert not app.extensions["page_cache"].pages
+
+
+def test_a_not_modified_answer_is_not_kept(app, client):
+    etag = client.get("/feed.atom").headers["ETag"]
+    # A change that leaves the feed as it was still empties the cache.
+    with app.app_context():
+        get_db().execute("INSERT INTO login_failure (username, address) VALUES ('x', 'y')")
+    assert client.get("/feed.atom", headers={"If-None-Match": etag}).status_code == 304
+    assert not app.extensions["page_cache"].pages
+    assert client.get("/feed.atom").status_code == 200
