@@ -602,7 +602,7 @@ def main():
             "",
             f"The tag and the searched word are on the same {MATCHES} posts at every size;"
             f" {{author}} wrote those and 1/{len(AUTHORS)} of the others, so every page shown is"
-            " full; {{post_id}} is the middle post.",
+            " full; {post_id} is the middle post.",
             "",
             *sections,
             f"Mixed run at {sizes[-1]:,} posts, 20% of requests creating posts (logged in):",

@@ -14,6 +14,11 @@ def start_timer():
     g.request_started = time.perf_counter()
 
 
+def printable(text):
+    """Return text with control characters escaped, so that it cannot forge a log line."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 def log_request(response):
     """Log address, method, path, status and duration; never the body or form fields."""
     now = time.perf_counter()
@@ -22,7 +27,7 @@ def log_request(response):
         "%s %s %s %s %.1fms",
         request.remote_addr,
         request.method,
-        request.path,
+        printable(request.path),
         response.status_code,
         elapsed_ms,
     )

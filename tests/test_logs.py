@@ -22,3 +22,11 @@ def test_lines_are_written_once(app):
     # Only the root handler writes; the framework's own stderr handler would double them.
     assert app.logger.handlers == []
     assert app.logger.propagate
+
+
+def test_a_path_cannot_forge_a_log_line(client, caplog):
+    with caplog.at_level(logging.INFO, logger="flaskr"):
+        client.get("/x%0a127.0.0.1 GET /admin 200")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "flaskr"]
+    assert "\n" not in line
+    assert "GET /x\\n127.0.0.1 GET /admin 200 404" in line
