@@ -61,13 +61,18 @@ def read_tags_form():
     return parse_tags(request.form.get("tags", ""))
 
 
+def render_post_list(template, query, params=(), **context):
+    """Render a list page: the requested page of query's posts, each with its tags."""
+    page = paginate(get_db(), query, params)
+    page.items = with_tags(page.items)
+    return render_template(template, page=page, **context)
+
+
 @bp.route("/")
 @cached_page
 def index():
     """Show the newest posts, a page at a time."""
-    page = paginate(get_db(), INDEX_QUERY)
-    page.items = with_tags(page.items)
-    return render_template("blog/index.html", page=page)
+    return render_post_list("blog/index.html", INDEX_QUERY)
 
 
 @bp.route("/<int:id>")
@@ -85,9 +90,7 @@ def author(username):
     user = find_user(username)
     if user is None:
         abort(404, f"There is no user {username}.")
-    page = paginate(get_db(), AUTHOR_QUERY, (user["id"],))
-    page.items = with_tags(page.items)
-    return render_template("blog/author.html", page=page, author=user)
+    return render_post_list("blog/author.html", AUTHOR_QUERY, (user["id"],), author=user)
 
 
 @bp.route("/tag/<name>")
@@ -97,9 +100,7 @@ def tag(name):
     tag_id = find_tag(name)
     if tag_id is None:
         abort(404, f"No post is tagged '{normalize(name)}'.")
-    page = paginate(get_db(), TAG_PAGE_QUERY, (tag_id,))
-    page.items = with_tags(page.items)
-    return render_template("blog/tag.html", page=page, name=normalize(name))
+    return render_post_list("blog/tag.html", TAG_PAGE_QUERY, (tag_id,), name=normalize(name))
 
 
 @bp.route("/create", methods=("GET", "POST"))

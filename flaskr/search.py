@@ -4,11 +4,8 @@ import re
 
 from flask import Blueprint, render_template, request
 
-from .blog import POST_QUERY
+from .blog import POST_QUERY, render_post_list
 from .caching import cached_page
-from .db import get_db
-from .pagination import paginate
-from .tags import with_tags
 
 bp = Blueprint("search", __name__)
 
@@ -43,8 +40,8 @@ def search():
     """Show the posts matching ?q=, best match first, a page at a time."""
     q = request.args.get("q", "")
     terms = search_terms(q)
-    page = None
-    if terms:
-        page = paginate(get_db(), SEARCH_QUERY, (match_expression(terms),))
-        page.items = with_tags(page.items)
-    return render_template("search/search.html", q=q, page=page, terms=terms)
+    if not terms:
+        return render_template("search/search.html", q=q, page=None, terms=terms)
+    return render_post_list(
+        "search/search.html", SEARCH_QUERY, (match_expression(terms),), q=q, terms=terms
+    )

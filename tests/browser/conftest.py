@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from live import FAST_HASH
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
@@ -29,7 +30,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-FAST_HASH = "scrypt:16384:8:1"
 PASSWORD = "correct horse battery"
 SERVER_START_TIMEOUT = 30
 # Every wait in a browser test is bounded by this (milliseconds).
