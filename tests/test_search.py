@@ -1,5 +1,5 @@
 import pytest
-from test_blog import titles
+from listing import titles
 from test_db import make_tutorial_database
 
 from flaskr.db import get_db

@@ -1,5 +1,5 @@
 import pytest
-from test_blog import titles
+from listing import add_posts, assert_twelve_posts_paginate, titles
 
 from flaskr.db import get_db
 from flaskr.forms import TAG_MAX, TAGS_MAX
@@ -147,24 +147,14 @@ def test_deleting_a_post_removes_its_tag_links(client, auth, app, count):
 
 
 def test_tag_pages_are_paginated_newest_first(app, client):
+    add_posts(app, 11)
     with app.app_context():
         db = get_db()
-        db.executemany(
-            "INSERT INTO post (title, body, author_id, created) VALUES (?, '', 1, ?)",
-            [(f"post {k}", f"2018-01-01 00:{k:02d}:00") for k in range(1, 12)],
-        )
         for post_id in range(1, 13):
             save_tags(db, post_id, ["many"])
         save_tags(db, 1, ["many", "few"])
 
-    first = client.get("/tag/many").data
-    assert titles(first) == ["post 11", "post 10", "post 9", "post 8", "post 7"]
-    assert b'href="/tag/many?page=2"' in first
-    second = client.get("/tag/many?page=2").data
-    assert titles(second) == ["post 6", "post 5", "post 4", "post 3", "post 2"]
-    assert b'href="/tag/many?page=1"' in second and b'href="/tag/many?page=3"' in second
-    assert titles(client.get("/tag/many?page=3").data) == ["post 1", "test title"]
-    assert client.get("/tag/many?page=4").status_code == 404
+    assert_twelve_posts_paginate(client, "/tag/many")
     assert titles(client.get("/tag/few").data) == ["test title"]
 
 

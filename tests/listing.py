@@ -1,0 +1,37 @@
+"""Helpers for testing list pages: adding dated posts, reading titles, walking the pages."""
+
+import re
+
+from flaskr.db import get_db
+
+
+def add_posts(app, n):
+    """Add n posts by user 1, the k-th created k minutes after the tutorial post."""
+    with app.app_context():
+        get_db().executemany(
+            "INSERT INTO post (title, body, author_id, created) VALUES (?, '', 1, ?)",
+            [(f"post {k}", f"2018-01-01 00:{k:02d}:00") for k in range(1, n + 1)],
+        )
+
+
+def titles(page):
+    """The post titles of a list page, in order (each is a link to its post)."""
+    return re.findall(r"<h2><a href=\"/\d+\">(.*?)</a></h2>", page.decode())
+
+
+def assert_twelve_posts_paginate(client, path):
+    """The tutorial post and add_posts(app, 11) at path: pages of 5, 5 and 2, newest first."""
+    first = client.get(path).data
+    assert titles(first) == ["post 11", "post 10", "post 9", "post 8", "post 7"]
+    assert f'href="{path}?page=2"'.encode() in first
+    assert b'rel="prev"' not in first
+
+    second = client.get(f"{path}?page=2").data
+    assert titles(second) == ["post 6", "post 5", "post 4", "post 3", "post 2"]
+    assert f'href="{path}?page=1"'.encode() in second
+    assert f'href="{path}?page=3"'.encode() in second
+
+    third = client.get(f"{path}?page=3").data
+    assert titles(third) == ["post 1", "test title"]
+    assert b'rel="next"' not in third
+    assert client.get(f"{path}?page=4").status_code == 404
