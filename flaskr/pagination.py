@@ -18,12 +18,19 @@ class Page:
     has_next: bool
 
 
-def page_number():
-    """Return the requested ?page=N; a missing one is 1, anything out of range is 404."""
-    raw = request.args.get("page", "1")
-    if not raw.isdecimal() or not 1 <= int(raw) <= MAX_PAGE:
+def page_number(name="page"):
+    """Return the page number in query argument `name`; missing is 1, out of range is 404.
+
+    The length is checked before converting, so a number of thousands of digits costs
+    nothing (and never reaches Python's limit on converting long digit strings).
+    """
+    raw = request.args.get(name, "1")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_PAGE)):
         abort(404, "There is no such page.")
-    return int(raw)
+    number = int(raw)
+    if not 1 <= number <= MAX_PAGE:
+        abort(404, "There is no such page.")
+    return number
 
 
 def paginate(db, query, params=()):

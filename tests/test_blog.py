@@ -1,7 +1,8 @@
 import pytest
 from listing import add_posts, assert_twelve_posts_paginate, titles
 
-from flaskr.db import get_db
+from flaskr.db import get_db, transaction
+from flaskr.tags import save_tags
 
 
 def test_index(client, auth):
@@ -122,9 +123,22 @@ def add_posts_for_new_user(app, n):
     add_posts(app, n)
 
 
-@pytest.mark.parametrize("page", ["2", "0", "-1", "abc", "1.5", "99999999999999999999999", ""])
+@pytest.mark.parametrize(
+    "page", ["2", "0", "-1", "abc", "1.5", "99999999999999999999999", "", "\u0663", "00000001"]
+)
 def test_out_of_range_pages_are_404(client, page):
     response = client.get(f"/?page={page}")
+    assert response.status_code == 404
+    assert b"There is no such page." in response.data
+
+
+@pytest.mark.parametrize("path", ["/", "/tag/python", "/user/test", "/search?q=test&"])
+def test_a_page_number_of_thousands_of_digits_is_404(app, client, path):
+    with app.app_context(), transaction() as db:
+        save_tags(db, 1, ["python"])
+    # Past 4,300 digits Python refuses to convert a string to int: that must not be a 500.
+    separator = "" if path.endswith("&") else "?"
+    response = client.get(f"{path}{separator}page={'9' * 5000}")
     assert response.status_code == 404
     assert b"There is no such page." in response.data
 
