@@ -92,14 +92,11 @@ def servers(tmp_path, monkeypatch):
     instance = tmp_path / "instance"
     monkeypatch.setenv("FLASKR_SECRET_KEY", "live-test-key")
     monkeypatch.setenv("FLASKR_PASSWORD_HASH_METHOD", FAST_HASH)
-    with create_app().app_context():
-        init_db()
     started = []
 
     def start():
         server = Server(instance)
         started.append(server)
-        server.wait_healthy()
         return server
 
     yield start

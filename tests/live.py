@@ -1,27 +1,26 @@
-"""A live server for tests: waitress serving Flaskr on a free loopback port, over real HTTP."""
+"""Live servers for tests (and the benchmark): Flaskr under waitress on an OS-chosen port.
+
+The server binds port 0 and prints the port the system gave it, so there is no window in
+which another process can take a port picked in advance. Nothing here needs pytest.
+"""
 
 import http.client
+import itertools
 import os
+import select
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 from http.cookies import SimpleCookie
 from pathlib import Path
 
-import pytest
-
 HOST = "127.0.0.1"
 # Cheaper than production's scrypt so the suite stays quick; test_auth pins the default.
 FAST_HASH = "scrypt:16384:8:1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+SERVE_APP = Path(__file__).with_name("serve_app.py")
+START_TIMEOUT_SECONDS = 30
+_numbers = itertools.count(1)
 
 
 def request(port, method, path, body=None, headers=None):
@@ -40,49 +39,49 @@ def form(**fields):
 
 
 class Server:
-    """waitress serving Flaskr from the test's instance folder on a free loopback port."""
+    """waitress serving Flaskr, configured by FLASKR_* variables, logging to a file.
 
-    def __init__(self, instance):
-        self.port = free_port()
-        self.log = open(instance / f"server-{self.port}.log", "wb")
-        waitress = Path(sys.executable).with_name("waitress-serve")
-        command = [str(waitress)] if waitress.exists() else [sys.executable, "-m", "waitress"]
-        try:
+    env defaults to this process's environment; the log is instance/server-N.log.
+    """
+
+    def __init__(self, instance, env=None):
+        Path(instance).mkdir(parents=True, exist_ok=True)
+        self.log_path = Path(instance) / f"server-{next(_numbers)}.log"
+        with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [*command, f"--listen={HOST}:{self.port}", "--threads=4"]
-                + ["--call", "flaskr:create_app"],
-                env=os.environ.copy(),
-                stdout=subprocess.DEVNULL,
-                stderr=self.log,
+                [sys.executable, str(SERVE_APP)],
+                env=dict(os.environ if env is None else env),
+                stdout=subprocess.PIPE,
+                stderr=log,
             )
+        try:
+            self.port = self._read_port()
         except BaseException:
-            self.log.close()
+            self.stop()
             raise
+        self.url = f"http://{HOST}:{self.port}"
 
-    def wait_healthy(self):
-        """Poll /healthz until it answers 200; fail if the server exits or never answers."""
-        for _ in range(300):
-            assert self.process.poll() is None, "the server exited"
-            try:
-                if request(self.port, "GET", "/healthz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        pytest.fail("the server did not become healthy")
+    def _read_port(self):
+        ready, _, _ = select.select([self.process.stdout], [], [], START_TIMEOUT_SECONDS)
+        line = self.process.stdout.readline().decode().strip() if ready else ""
+        if not line.isdigit():
+            raise RuntimeError(f"the server did not start; see {self.log_path}")
+        return int(line)
 
     def kill(self):
+        """End the server at once, as a crash would."""
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
 
     def stop(self):
+        """Ask the server to stop; kill it if it does not within 10 seconds."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill()
-        self.log.close()
+        self.process.stdout.close()
 
 
 def log_in(port, username="writer"):
@@ -91,5 +90,7 @@ def log_in(port, username="writer"):
     assert request(port, "POST", "/auth/register", body, headers)[0] == 302
     status, response_headers, _ = request(port, "POST", "/auth/login", body, headers)
     assert status == 302
-    cookie = SimpleCookie(response_headers["Set-Cookie"])
-    return {"Cookie": f"session={cookie['session'].value}"}
+    cookies = SimpleCookie()
+    for header in response_headers.get_all("Set-Cookie"):
+        cookies.load(header)
+    return {"Cookie": f"session={cookies['session'].value}"}

@@ -1,9 +1,11 @@
 """A corpus of hostile requests: each gets a 4xx with a clear message and writes nothing."""
 
 import io
+import os
 from dataclasses import dataclass, field
 
 import pytest
+from werkzeug.exceptions import HTTPException
 
 from flaskr.db import get_db
 
@@ -30,6 +32,7 @@ class Case:
     headers: dict = field(default_factory=dict)
     content_type: str | None = None
     failures: int = 0  # failed logins for "test" recorded beforehand
+    failed_login: bool = False  # a wrong username or password: exactly one failure is recorded
 
 
 def case(name, *args, **kwargs):
@@ -56,6 +59,8 @@ CASES = (
          data={"username": "test", "password": "test"}, headers={"Origin": "null"}),
     case("cross-site register", "POST", "/auth/register", 403, CROSS_SITE, user=None,
          data={"username": "forged", "password": "long enough"},
+         headers={"Sec-Fetch-Site": "cross-site"}),
+    case("cross-site logout", "POST", "/auth/logout", 403, CROSS_SITE,
          headers={"Sec-Fetch-Site": "cross-site"}),
     case("cross-site PUT", "PUT", "/1/update", 403, CROSS_SITE,
          data={"title": "forged"}, headers={"Sec-Fetch-Site": "cross-site"}),
@@ -106,18 +111,19 @@ CASES = (
          data={"username": "a\x00", "password": "long enough"}),
     # Injection-looking text.
     case("SQL in login username", "POST", "/auth/login", 400, b"Incorrect username.", user=None,
-         data={"username": "' OR 1=1 --", "password": "x"}),
+         data={"username": "' OR 1=1 --", "password": "x"}, failed_login=True),
     case("SQL comment after a real name", "POST", "/auth/login", 400, b"Incorrect username.",
-         user=None, data={"username": "test' --", "password": "x"}),
+         user=None, data={"username": "test' --", "password": "x"}, failed_login=True),
     case("SQL in login password", "POST", "/auth/login", 400, b"Incorrect password.", user=None,
-         data={"username": "test", "password": "' OR '1'='1"}),
+         data={"username": "test", "password": "' OR '1'='1"}, failed_login=True),
     case("SQL in register username", "POST", "/auth/register", 400,
          b"Username must be 1 to 32 letters", user=None,
          data={"username": "x'); DROP TABLE user; --", "password": "long enough"}),
     case("script as username", "POST", "/auth/register", 400, b"Username must be 1 to 32 letters",
          user=None, data={"username": "<script>alert(1)</script>", "password": "long enough"}),
     case("header injection in username", "POST", "/auth/login", 400, b"Incorrect username.",
-         user=None, data={"username": "test\r\nSet-Cookie: x=1", "password": "x"}),
+         user=None, data={"username": "test\r\nSet-Cookie: x=1", "password": "x"},
+         failed_login=True),
     case("name taken in another case", "POST", "/auth/register", 400,
          b"User TeSt is already registered.", user=None,
          data={"username": "TeSt", "password": "long enough"}),
@@ -186,17 +192,38 @@ CASES = (
 )  # fmt: skip
 
 
+# Everything a request could leave behind: rows, sessions, failed logins, stored images.
+TABLES = ("user", "post", "comment", "post_like", "tag", "post_tag", "user_session")
+
+
 def snapshot(app):
     with app.app_context():
         db = get_db()
-        return [
-            [tuple(row) for row in db.execute(f"SELECT * FROM {table} ORDER BY 1, 2")]
-            for table in ("user", "post", "comment", "post_like", "tag", "post_tag")
+        state = {
+            table: [tuple(row) for row in db.execute(f"SELECT * FROM {table} ORDER BY 1, 2")]
+            for table in TABLES
+        }
+        state["login_failure"] = [
+            tuple(row) for row in db.execute("SELECT username, address FROM login_failure")
         ]
+    folder = app.config["UPLOAD_FOLDER"]
+    state["images"] = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    return state
 
 
-def test_corpus_is_large_enough():
-    assert len(CASES) >= 40
+def test_every_state_changing_route_has_a_hostile_case(app):
+    """A new form or action joins the corpus: each POST route is attacked at least once."""
+    adapter = app.url_map.bind("localhost")
+    attacked = set()
+    for param in CASES:
+        (hostile,) = param.values
+        try:
+            rule, _ = adapter.match(hostile.path, method="POST", return_rule=True)
+        except HTTPException:
+            continue
+        attacked.add(rule.rule)
+    posted = {rule.rule for rule in app.url_map.iter_rules() if "POST" in rule.methods}
+    assert posted - attacked == set()
 
 
 @pytest.mark.parametrize("hostile", CASES)
@@ -223,4 +250,8 @@ def test_hostile_request_is_refused_and_writes_nothing(app, client, auth, hostil
     assert hostile.message in response.data
     assert b"Traceback" not in response.data
     assert b"<script>alert" not in response.data
-    assert snapshot(app) == before
+    expected = dict(before)
+    if hostile.failed_login:
+        failure = (hostile.data["username"], "127.0.0.1")
+        expected["login_failure"] = [*before["login_failure"], failure]
+    assert snapshot(app) == expected

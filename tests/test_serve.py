@@ -45,5 +45,5 @@ def test_each_request_is_logged_once(servers, tmp_path):
     server = servers()
     request(server.port, "GET", "/hello")
     server.stop()
-    log = (tmp_path / "instance" / f"server-{server.port}.log").read_text()
+    log = server.log_path.read_text()
     assert log.count("GET /hello 200") == 1

@@ -6,15 +6,12 @@ browser fails these tests; elsewhere it skips them with the command that install
 
 import io
 import os
-import select
 import sqlite3
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
-from live import FAST_HASH
+from live import FAST_HASH, Server
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
@@ -31,7 +28,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "correct horse battery"
-SERVER_START_TIMEOUT = 30
 # Every wait in a browser test is bounded by this (milliseconds).
 ACTION_TIMEOUT_MS = 10_000
 
@@ -61,7 +57,7 @@ def require_chromium():
     pytest.skip(message)
 
 
-class Server:
+class BrowserServer:
     """The running app: its base URL and read access to its database."""
 
     def __init__(self, url, database):
@@ -91,28 +87,11 @@ def server(tmp_path_factory):
         FLASKR_DATABASE=str(database),
         FLASKR_PASSWORD_HASH_METHOD=FAST_HASH,
     )
-    log_path = instance / "server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, str(HERE / "serve_app.py")],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=log,
-        )
+    live = Server(instance, env)
     try:
-        ready, _, _ = select.select([proc.stdout], [], [], SERVER_START_TIMEOUT)
-        line = proc.stdout.readline().decode().strip() if ready else ""
-        if not line.isdigit():
-            raise RuntimeError(f"the app did not start; see {log_path}")
-        yield Server(f"http://127.0.0.1:{line}", database)
+        yield BrowserServer(live.url, database)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+        live.stop()
 
 
 @pytest.fixture(scope="session")

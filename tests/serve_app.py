@@ -1,8 +1,9 @@
-"""Serve Flaskr for the browser tests: waitress on 127.0.0.1, on a free port printed to stdout.
+"""Serve Flaskr for live tests: waitress on 127.0.0.1, on an OS-chosen port printed to stdout.
 
 Configured like a deployment, through FLASKR_* variables (instance folder, database, hash
-method); the database is created with init_db before the first request. The app is served
-as it is, with its own security headers: the tests see what a visitor's browser sees.
+method); the database is created or upgraded with init_db before the port is printed, so
+the server is ready when its port is known. The app is served as it is, with its own
+security headers: clients see what a visitor's browser sees.
 """
 
 import os
