@@ -91,5 +91,7 @@ def log_in(port, username="writer"):
     assert request(port, "POST", "/auth/register", body, headers)[0] == 302
     status, response_headers, _ = request(port, "POST", "/auth/login", body, headers)
     assert status == 302
-    cookie = SimpleCookie(response_headers["Set-Cookie"])
+    cookie = SimpleCookie()
+    for header in response_headers.get_all("Set-Cookie"):
+        cookie.load(header)
     return {"Cookie": f"session={cookie['session'].value}"}
