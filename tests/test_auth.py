@@ -2,6 +2,7 @@ import logging
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager, nullcontext
 
 import pytest
 from flask import g, session
@@ -493,34 +494,62 @@ def test_header_log_out_is_a_post_form(client, auth):
     assert 'href="/auth/logout"' not in page
 
 
-def test_logout_still_ends_this_browsers_session_when_the_database_is_locked(
-    make_app, app, auth, count, caplog
-):
-    client = make_app(SQLITE_BUSY_TIMEOUT_MS=50).test_client()
-    client.post("/auth/login", data={"username": "test", "password": "test"})
-    assert is_logged_in(client)
-    stolen = client.get_cookie("session").value
+@contextmanager
+def write_lock_held_elsewhere(app):
+    """Hold the database's write lock from another connection, as a long writer would."""
     locker = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
     locker.execute("BEGIN IMMEDIATE")
     try:
-        with caplog.at_level(logging.INFO, logger="flaskr"):
-            response = client.post("/auth/logout")
-        assert response.headers["Location"] == "/"
-        page = client.get("/")
+        yield
     finally:
         locker.execute("ROLLBACK")
         locker.close()
+
+
+def read_only_app(make_app, **config):
+    """An app whose connections cannot write, as on a read-only file system."""
+    app = make_app(**config)
+
+    @app.before_request
+    def make_connection_read_only():
+        get_db().execute("PRAGMA query_only = ON")
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    (("locked", "database is locked"), ("read-only", "attempt to write a readonly database")),
+)
+def test_logout_still_ends_this_browsers_session_when_its_record_cannot_be_deleted(
+    make_app, app, count, caplog, fault, reason
+):
+    client = make_app(SECRET_KEY="shared").test_client()
+    client.post("/auth/login", data={"username": "test", "password": "test"})
+    stolen = client.get_cookie("session").value
+    if fault == "locked":
+        browser = make_app(SECRET_KEY="shared", SQLITE_BUSY_TIMEOUT_MS=50).test_client()
+        trouble = write_lock_held_elsewhere(app)
+    else:
+        browser = read_only_app(make_app, SECRET_KEY="shared").test_client()
+        trouble = nullcontext()
+    browser.set_cookie("session", stolen)
+    assert is_logged_in(browser)
+
+    with trouble, caplog.at_level(logging.INFO, logger="flaskr"):
+        response = browser.post("/auth/logout")
+        assert response.headers["Location"] == "/"
+        page = browser.get("/")
     assert b"You are logged out on this device." in page.data
     assert b"Log In" in page.data
-    assert not is_logged_in(client)
+    assert not is_logged_in(browser)
     (line,) = [r for r in caplog.records if r.getMessage().startswith("logout")]
     assert line.levelno == logging.WARNING
-    assert line.getMessage().startswith(
-        "logout by 'test' from 127.0.0.1 could not delete the session record: database is locked"
+    assert line.getMessage() == (
+        f"logout by 'test' from 127.0.0.1 could not delete the session record: {reason}"
     )
-    # The record is kept: it ends with the session's lifetime.
+    # The record is kept, and ends with the session's lifetime.
     assert count("user_session") == 1
-    client.set_cookie("session", stolen)
     assert is_logged_in(client)
 
 
@@ -529,14 +558,8 @@ def test_logout_with_a_stale_session_on_a_locked_database_still_clears_it(make_a
     with client.session_transaction() as s:
         s["user_id"] = 1
         s["token"] = "left over"
-    locker = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
-    locker.execute("BEGIN IMMEDIATE")
-    try:
-        with caplog.at_level(logging.INFO, logger="flaskr"):
-            assert client.get("/auth/logout").headers["Location"] == "/"
-    finally:
-        locker.execute("ROLLBACK")
-        locker.close()
+    with write_lock_held_elsewhere(app), caplog.at_level(logging.INFO, logger="flaskr"):
+        assert client.get("/auth/logout").headers["Location"] == "/"
     with client.session_transaction() as s:
         assert "token" not in s
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("logout")]
