@@ -4,6 +4,8 @@ import functools
 import hashlib
 import re
 import secrets
+import sqlite3
+from importlib import resources
 
 from flask import (
     Blueprint,
@@ -17,11 +19,13 @@ from flask import (
     session,
     url_for,
 )
+from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import security
 from .db import get_db, transaction
 from .forms import PASSWORD_MAX, USERNAME_MAX, FormError, text_field
+from .limits import Slots
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -32,6 +36,13 @@ LOGIN_USERNAME_MAX = 1024
 # One hash per hashing method, checked against when the username is unknown, so that a
 # wrong username costs as much time as a wrong password.
 _dummy_hashes = {}
+
+# Each scrypt hash at the default cost takes 128 MB and a core for a good part of a
+# second: a few at once, whatever asks for them (login, registration, a rehash, a
+# password change), so that a flood of them queues briefly and then gets 503.
+password_slots = Slots(2, "checking passwords")
+
+COMMON_PASSWORDS_MESSAGE = "This password is one of the most common ones; choose another."
 
 
 def login_required(view):
@@ -99,17 +110,48 @@ def start_session(user_id):
 
 
 def end_session():
-    """Delete the session's record, then forget the session."""
+    """Delete the session's record, then forget the session.
+
+    Returns None, or the database error that kept the record (read-only, full or locked
+    database): the cookie is cleared all the same, so this browser is logged out, and the
+    record ends with the session's lifetime.
+    """
     token = session.get("token")
+    problem = None
     if isinstance(token, str):
-        with transaction() as db:
-            db.execute("DELETE FROM user_session WHERE token_hash = ?", (hash_token(token),))
+        try:
+            with transaction() as db:
+                db.execute("DELETE FROM user_session WHERE token_hash = ?", (hash_token(token),))
+        except sqlite3.OperationalError as e:
+            problem = e
     session.clear()
+    return problem
 
 
 def hash_password(password):
-    """Hash a password with the configured method (scrypt by default)."""
-    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+    """Hash a password with the configured method (scrypt by default), in a password slot."""
+    with password_slots.held():
+        return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def check_password(user, password):
+    """Check a login's password, in a password slot; return (correct, new hash or None).
+
+    An unknown user (None) costs one hash check all the same. A correct password whose
+    stored hash is older or weaker comes back re-hashed, in the same slot.
+    """
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    with password_slots.held():
+        if user is None:
+            if method not in _dummy_hashes:
+                _dummy_hashes[method] = generate_password_hash("not a password", method=method)
+            check_password_hash(_dummy_hashes[method], password)
+            return False, None
+        if not check_password_hash(user["password"], password):
+            return False, None
+        if needs_rehash(user["password"]):
+            return True, generate_password_hash(password, method=method)
+        return True, None
 
 
 def needs_rehash(stored_hash):
@@ -121,14 +163,6 @@ def needs_rehash(stored_hash):
     if have_name != want_name or len(have_params) != len(want_params):
         return True
     return any(int(have) < int(want) for have, want in zip(have_params, want_params, strict=True))
-
-
-def check_unknown_user(password):
-    """Spend one hash check on a password for a username that does not exist."""
-    method = current_app.config["PASSWORD_HASH_METHOD"]
-    if method not in _dummy_hashes:
-        _dummy_hashes[method] = generate_password_hash("not a password", method=method)
-    check_password_hash(_dummy_hashes[method], password)
 
 
 def is_local_path(target):
@@ -151,7 +185,16 @@ def password_problem(username, password):
         return f"Password must be at most {PASSWORD_MAX} characters."
     if password.casefold() == username.casefold():
         return "Password must not be the same as the username."
+    if password.casefold() in common_passwords():
+        return COMMON_PASSWORDS_MESSAGE
     return None
+
+
+@functools.cache
+def common_passwords():
+    """Return the 10,000 most common passwords, in lower case, read once from the package."""
+    listing = resources.files("flaskr").joinpath("data", "common-passwords.txt")
+    return frozenset(listing.read_text(encoding="utf-8").splitlines())
 
 
 def find_user(username):
@@ -185,7 +228,13 @@ def register():
             error = password_problem(username, password)
 
         if error is None:
-            hashed = hash_password(password)
+            attempt = security.start_registration(request.remote_addr or "")
+            try:
+                hashed = hash_password(password)
+            except ServiceUnavailable:
+                # Refused before any work: it does not count against the address.
+                security.forget_attempt(attempt)
+                raise
             db = get_db()
             try:
                 with transaction(db):
@@ -215,31 +264,30 @@ def login():
             flash(str(e))
             return render_template("auth/login.html"), 400
         address = request.remote_addr or ""
+        user = find_user(username)
+        device = security.known_device(user)
         # Counted as a failure before the slow hash check, so that parallel guesses
         # cannot all slip past the limit; a success takes it back.
-        security.start_login_attempt(username, address)
-        user = find_user(username)
+        attempt = security.start_login_attempt(username, address, device)
+        try:
+            correct, new_hash = check_password(user, password)
+        except ServiceUnavailable:
+            # Refused unchecked: a busy server must not count against anyone.
+            security.forget_attempt(attempt)
+            raise
 
-        error = None
-        if user is None:
-            check_unknown_user(password)
-            error = "Incorrect username."
-        elif not check_password_hash(user["password"], password):
-            error = "Incorrect password."
-
-        if error is None:
-            security.login_succeeded(username)
-            if needs_rehash(user["password"]):
+        if correct:
+            security.login_succeeded(username, device)
+            if new_hash is not None:
                 with transaction() as db:
-                    db.execute(
-                        "UPDATE user SET password = ? WHERE id = ?",
-                        (hash_password(password), user["id"]),
-                    )
+                    db.execute("UPDATE user SET password = ? WHERE id = ?", (new_hash, user["id"]))
             target = session.get("next")
             start_session(user["id"])
             current_app.logger.info("login by %r from %s", user["username"], address)
-            return redirect(target if is_local_path(target) else url_for("index"))
+            response = redirect(target if is_local_path(target) else url_for("index"))
+            return security.give_device_cookie(response, user["id"], device)
 
+        error = "Incorrect username." if user is None else "Incorrect password."
         current_app.logger.info(
             "login failed for %r from %s: %s", username, address, error.lower().rstrip(".")
         )
@@ -251,8 +299,21 @@ def login():
 
 @bp.route("/logout", methods=("GET", "POST"))
 def logout():
-    """Log the current user out."""
-    if g.user is not None:
-        current_app.logger.info("logout by %r from %s", g.user["username"], request.remote_addr)
-    end_session()
+    """Log the current user out; a GET from anywhere but this site asks first."""
+    user = g.user
+    if request.method == "GET" and user is not None and not security.is_own_navigation():
+        # A link or image on another site must not log people out: offer the button.
+        return render_template("auth/logout.html")
+    who = f"logout by {user['username']!r}" if user is not None else "logout"
+    problem = end_session()
+    if problem is not None:
+        current_app.logger.warning(
+            "%s from %s could not delete the session record: %s",
+            who,
+            request.remote_addr,
+            problem,
+        )
+        flash("You are logged out on this device.")
+    elif user is not None:
+        current_app.logger.info("%s from %s", who, request.remote_addr)
     return redirect(url_for("index"))

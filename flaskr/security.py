@@ -1,6 +1,9 @@
-"""Web safety: cross-site request refusal, security headers, id bounds, login throttling."""
+"""Web safety: cross-site refusal, headers, id bounds, throttling of logins and registrations."""
 
-from flask import abort, current_app, request
+import secrets
+
+from flask import abort, current_app, request, url_for
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.routing import IntegerConverter
 
@@ -78,56 +81,176 @@ def set_security_headers(response):
     return response
 
 
-def wait_for(db, column, value, limit, window):
-    """Seconds until fewer than `limit` failures for `column` = value are in the window (0: none).
+def is_own_navigation():
+    """Whether a GET may change state: this site's own page sent it, or a non-browser client.
 
-    That is when the limit-th newest failure leaves the window; one indexed lookup.
+    Sec-Fetch-Site must say same-origin; a request with neither Sec-Fetch-Site nor Origin
+    comes from a client that holds no one else's cookies (curl, the test client). Anything
+    else, including a typed URL (none) or a link on another site, is not enough.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        return fetch_site.lower() == "same-origin"
+    return "Origin" not in request.headers
+
+
+def wait_for(db, table, column, value, limit, window):
+    """Seconds until fewer than `limit` rows of `table` with `column` = value are in the window.
+
+    0 when there are fewer already. That is when the limit-th newest row leaves the
+    window; one indexed lookup.
     """
     row = db.execute(
         f"SELECT CAST(strftime('%s', at) AS INTEGER) + ? - CAST(strftime('%s', 'now') AS INTEGER)"
-        f" FROM login_failure WHERE {column} = ? AND at > datetime('now', ?)"
+        f" FROM {table} WHERE {column} = ? AND at > datetime('now', ?)"
         " ORDER BY at DESC LIMIT 1 OFFSET ?",
         (window, value, f"-{window} seconds", limit - 1),
     ).fetchone()
     return 0 if row is None else max(1, row[0])
 
 
-def start_login_attempt(username, address):
+def record_within_limits(table, window, limits, row):
+    """Record an attempt in `table` unless a limit is reached; return (seconds to wait, row id).
+
+    `limits` are (column, value, limit) triples counted within the window (seconds); `row`
+    maps columns to the values recorded. Counting and recording happen in one write
+    transaction, so parallel attempts cannot all slip past a limit together; a refused
+    attempt records nothing, so retrying while refused does not push the wait further.
+    """
+    with transaction() as db:
+        db.execute(f"DELETE FROM {table} WHERE at <= datetime('now', ?)", (f"-{window} seconds",))
+        wait = max(wait_for(db, table, *limit, window) for limit in limits)
+        if wait:
+            return wait, None
+        placeholders = ", ".join("?" * len(row))
+        cursor = db.execute(
+            f"INSERT INTO {table} ({', '.join(row)}) VALUES ({placeholders})", tuple(row.values())
+        )
+        return 0, cursor.lastrowid
+
+
+def try_again_in(seconds):
+    """Tell a throttled person when to try again, in whole minutes."""
+    minutes = -(-seconds // 60)
+    unit = "minute" if minutes == 1 else "minutes"
+    return f"Try again in {minutes} {unit}."
+
+
+def start_login_attempt(username, address, device=None):
     """Count a login attempt as a failure until login_succeeded says otherwise.
 
-    Aborts with 429 (and Retry-After) when the username or the address has failed
-    too often within the window. Checking and recording happen in one write
-    transaction, so parallel guesses cannot slip past the limit together.
+    Without a known device the attempt counts against the username and the address; with
+    one (the device id of a valid device cookie for this username) only against that
+    device. Aborts with 429 (and Retry-After) when the counted limit is reached. Returns
+    the attempt, for forget_attempt when it was never checked.
     """
     config = current_app.config
-    window = config["LOGIN_WINDOW_SECONDS"]
-    with transaction() as db:
-        db.execute(
-            "DELETE FROM login_failure WHERE at <= datetime('now', ?)", (f"-{window} seconds",)
+    if device is None:
+        table, where = "login_failure", ""
+        limits = (
+            ("username", username, config["LOGIN_FAILURES_PER_USERNAME"]),
+            ("address", address, config["LOGIN_FAILURES_PER_ADDRESS"]),
         )
-        wait = max(
-            wait_for(db, "username", username, config["LOGIN_FAILURES_PER_USERNAME"], window),
-            wait_for(db, "address", address, config["LOGIN_FAILURES_PER_ADDRESS"], window),
-        )
-        if not wait:
-            db.execute(
-                "INSERT INTO login_failure (username, address) VALUES (?, ?)", (username, address)
-            )
+        row = {"username": username, "address": address}
+    else:
+        table, where = "device_login_failure", " on a known device"
+        limits = (("device", device, config["LOGIN_FAILURES_PER_DEVICE"]),)
+        row = {"device": device}
+    wait, row_id = record_within_limits(table, config["LOGIN_WINDOW_SECONDS"], limits, row)
     if wait:
         current_app.logger.info(
-            "login throttled for %r from %s: retry after %ss", username, address, wait
+            "login throttled for %r from %s%s: retry after %ss", username, address, where, wait
         )
-        minutes = -(-wait // 60)
-        unit = "minute" if minutes == 1 else "minutes"
-        raise TooManyRequests(
-            f"Too many failed logins. Try again in {minutes} {unit}.", retry_after=wait
-        )
+        raise TooManyRequests(f"Too many failed logins. {try_again_in(wait)}", retry_after=wait)
+    return table, row_id
 
 
-def login_succeeded(username):
-    """Forget the username's failures: its owner has just proved who they are."""
+def login_succeeded(username, device=None):
+    """Forget the failures its owner has just made up for.
+
+    Without a known device, the username's failures; with one, only that device's, so
+    that the owner logging in does not give strangers guessing their name a fresh start.
+    """
     with transaction() as db:
-        db.execute("DELETE FROM login_failure WHERE username = ?", (username,))
+        if device is None:
+            db.execute("DELETE FROM login_failure WHERE username = ?", (username,))
+        else:
+            db.execute("DELETE FROM device_login_failure WHERE device = ?", (device,))
+
+
+def start_registration(address):
+    """Count a registration from this address; 429 (and Retry-After) past the limit.
+
+    Returns the attempt, for forget_attempt when no account was attempted after all.
+    """
+    config = current_app.config
+    wait, row_id = record_within_limits(
+        "registration_attempt",
+        config["REGISTRATION_WINDOW_SECONDS"],
+        (("address", address, config["REGISTRATIONS_PER_ADDRESS"]),),
+        {"address": address},
+    )
+    if wait:
+        current_app.logger.info("registration throttled from %s: retry after %ss", address, wait)
+        raise TooManyRequests(
+            f"Too many registrations from your address. {try_again_in(wait)}", retry_after=wait
+        )
+    return "registration_attempt", row_id
+
+
+def forget_attempt(attempt):
+    """Take back a counted attempt that the server refused before checking it (503)."""
+    table, row_id = attempt
+    with transaction() as db:
+        db.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
+
+
+# Device cookies --------------------------------------------------------------------------
+
+DEVICE_COOKIE = "device"
+# Keeps device cookies apart from anything else signed with the secret key (sessions).
+DEVICE_COOKIE_SALT = "flaskr device cookie"
+
+
+def device_serializer():
+    """Sign and check device cookies with the app's secret key."""
+    return URLSafeTimedSerializer(current_app.secret_key, salt=DEVICE_COOKIE_SALT)
+
+
+def known_device(user):
+    """Return the device id of this request's device cookie when it names `user`, else None.
+
+    A forged or expired cookie, or one naming someone else, counts as none.
+    """
+    value = request.cookies.get(DEVICE_COOKIE)
+    if user is None or value is None:
+        return None
+    try:
+        claim = device_serializer().loads(
+            value, max_age=current_app.config["DEVICE_COOKIE_SECONDS"]
+        )
+    except BadSignature:
+        return None
+    if claim["user"] != user["id"]:
+        return None
+    return claim["device"]
+
+
+def give_device_cookie(response, user_id, device=None):
+    """Let this browser be a known device of the user at later logins (a fresh id if new)."""
+    config = current_app.config
+    claim = {"user": user_id, "device": device or secrets.token_urlsafe(16)}
+    response.set_cookie(
+        DEVICE_COOKIE,
+        device_serializer().dumps(claim),
+        max_age=config["DEVICE_COOKIE_SECONDS"],
+        # Only the login form needs it.
+        path=url_for("auth.login"),
+        secure=bool(config.get("SESSION_COOKIE_SECURE")),
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
 
 
 def init_app(app):

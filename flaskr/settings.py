@@ -22,6 +22,14 @@ DEFAULTS = {
     "LOGIN_FAILURES_PER_USERNAME": 5,
     "LOGIN_FAILURES_PER_ADDRESS": 20,
     "LOGIN_WINDOW_SECONDS": 15 * 60,
+    # Failed logins within the window after which a known device (one holding a device
+    # cookie for the username tried) gets 429; its attempts escape the two limits above.
+    "LOGIN_FAILURES_PER_DEVICE": 5,
+    # How long a device cookie (given at each successful login) is honoured, in seconds.
+    "DEVICE_COOKIE_SECONDS": 365 * 24 * 60 * 60,
+    # Registrations from one address within the window after which further ones get 429.
+    "REGISTRATIONS_PER_ADDRESS": 5,
+    "REGISTRATION_WINDOW_SECONDS": 60 * 60,
 }
 
 # Keys that must never sign a production session.

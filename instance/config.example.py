@@ -50,3 +50,14 @@
 # LOGIN_FAILURES_PER_USERNAME = 5
 # LOGIN_FAILURES_PER_ADDRESS = 20
 # LOGIN_WINDOW_SECONDS = 900
+
+# Each successful login leaves a signed device cookie. Logins from a browser holding one for
+# the username tried skip the two limits above and have their own: after this many failures
+# within the window, that browser alone gets 429. The cookie is honoured for this long (seconds).
+# LOGIN_FAILURES_PER_DEVICE = 5
+# DEVICE_COOKIE_SECONDS = 365 * 24 * 3600
+
+# Registration throttling: at most this many registrations from one address within the
+# window (seconds); further ones get "429 Too Many Requests".
+# REGISTRATIONS_PER_ADDRESS = 5
+# REGISTRATION_WINDOW_SECONDS = 3600

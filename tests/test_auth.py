@@ -1,5 +1,12 @@
+import logging
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager, nullcontext
+
 import pytest
 from flask import g, session
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from flaskr import auth as flaskr_auth
 from flaskr.auth import is_local_path, needs_rehash
@@ -48,7 +55,7 @@ def test_register_validate_input(client, count, username, password, message):
 
 def test_register_accepts_the_allowed_characters(client, count):
     response = client.post(
-        "/auth/register", data={"username": "A.b-c_9" + "x" * 25, "password": "12345678"}
+        "/auth/register", data={"username": "A.b-c_9" + "x" * 25, "password": "9 lives of a cat"}
     )
     assert response.status_code == 302
     assert count("user") == 3
@@ -283,3 +290,277 @@ def test_hostile_return_targets_are_not_followed(client, auth, target, location)
     with client.session_transaction() as s:
         s["next"] = target
     assert auth.login().headers["Location"] == location
+
+
+# Common passwords ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "password", ("password", "12345678", "PassWord", "QWERTY123", "iloveyou", "trustno1")
+)
+def test_register_refuses_common_passwords(client, count, password):
+    response = client.post("/auth/register", data={"username": "newcomer", "password": password})
+    assert response.status_code == 400
+    assert b"This password is one of the most common ones; choose another." in response.data
+    assert count("user") == 2
+    assert count("registration_attempt") == 0
+
+
+def test_taken_name_is_reported_before_a_common_password(client):
+    response = client.post("/auth/register", data={"username": "test", "password": "password"})
+    assert b"User test is already registered." in response.data
+    assert b"most common" not in response.data
+
+
+def test_password_equal_to_the_username_is_reported_before_being_common(client):
+    response = client.post("/auth/register", data={"username": "password", "password": "password"})
+    assert b"Password must not be the same as the username." in response.data
+
+
+def test_common_password_list_is_the_top_ten_thousand_loaded_once(app):
+    passwords = flaskr_auth.common_passwords()
+    assert isinstance(passwords, frozenset)
+    assert len(passwords) == 10_000
+    assert {"password", "12345678", "qwerty", "123456789"} <= passwords
+    assert all(p == p.lower() and p.strip() == p and p for p in passwords)
+    assert flaskr_auth.common_passwords() is passwords
+
+
+def test_uncommon_password_is_accepted(client, count):
+    response = client.post(
+        "/auth/register", data={"username": "newcomer", "password": "gravel kettle orbit"}
+    )
+    assert response.headers["Location"] == "/auth/login"
+    assert count("user") == 3
+
+
+# Password hashing slots ------------------------------------------------------------------
+
+
+@pytest.fixture
+def busy_password_slots(monkeypatch):
+    """Hold both password slots, as two long hashes would; waiting for one gives up fast."""
+    monkeypatch.setattr(flaskr_auth.password_slots, "wait", 0.05)
+    with flaskr_auth.password_slots.held(), flaskr_auth.password_slots.held():
+        yield
+
+
+def assert_busy(response):
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+    assert b"The server is busy checking passwords." in response.data
+    assert b'class="site-nav"' in response.data
+
+
+@pytest.mark.parametrize(("username", "password"), (("test", "test"), ("nobody", "whatever")))
+def test_login_is_503_while_the_password_slots_are_busy(
+    client, count, busy_password_slots, username, password
+):
+    response = client.post("/auth/login", data={"username": username, "password": password})
+    assert_busy(response)
+    # Refused unchecked: it counts against no one and logs no one in.
+    assert count("login_failure") == 0
+    assert count("user_session") == 0
+
+
+def test_register_is_503_while_the_password_slots_are_busy(client, count, busy_password_slots):
+    response = client.post(
+        "/auth/register", data={"username": "newcomer", "password": "gravel kettle orbit"}
+    )
+    assert_busy(response)
+    assert count("user") == 2
+    assert count("registration_attempt") == 0
+
+
+def test_device_login_is_503_while_the_password_slots_are_busy(
+    app, client, auth, count, monkeypatch
+):
+    auth.login()
+    monkeypatch.setattr(flaskr_auth.password_slots, "wait", 0.05)
+    with flaskr_auth.password_slots.held(), flaskr_auth.password_slots.held():
+        for _ in range(6):
+            assert_busy(auth.login("test", "wrong password"))
+    assert count("device_login_failure") == 0
+    assert auth.login("test", "wrong password").status_code == 400
+
+
+def test_at_most_two_password_hashes_run_at_once(app, monkeypatch):
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def counted(real):
+        def hash_work(*args, **kwargs):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.05)
+            try:
+                return real(*args, **kwargs)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+        return hash_work
+
+    monkeypatch.setattr(flaskr_auth, "check_password_hash", counted(check_password_hash))
+    monkeypatch.setattr(flaskr_auth, "generate_password_hash", counted(generate_password_hash))
+    forms = [
+        ("/auth/login", {"username": "test", "password": "test"}),
+        ("/auth/login", {"username": "other", "password": "wrong"}),
+        ("/auth/login", {"username": "nobody", "password": "whatever"}),
+        ("/auth/register", {"username": "new1", "password": "gravel kettle orbit"}),
+        ("/auth/register", {"username": "new2", "password": "gravel kettle orbit"}),
+        ("/auth/register", {"username": "new3", "password": "gravel kettle orbit"}),
+    ]
+    statuses = [None] * len(forms)
+    start = threading.Barrier(len(forms))
+
+    def send(i, path, data):
+        client = app.test_client()
+        start.wait()
+        statuses[i] = client.post(path, data=data).status_code
+
+    threads = [threading.Thread(target=send, args=(i, *f)) for i, f in enumerate(forms)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert statuses == [302, 400, 400, 302, 302, 302]
+    assert most[0] == 2
+
+
+# Logging out -----------------------------------------------------------------------------
+
+
+def is_logged_in(client):
+    with client:
+        client.get("/")
+        return "user_id" in session
+
+
+@pytest.mark.parametrize(
+    "headers",
+    (
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Sec-Fetch-Site": "none"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "http://localhost"},
+        {"Origin": "http://evil.example"},
+        {"Origin": "http://localhost"},
+    ),
+)
+def test_logout_link_from_elsewhere_asks_first(client, auth, count, headers):
+    auth.login()
+    response = client.get("/auth/logout", headers=headers)
+    assert response.status_code == 200
+    assert b'class="site-nav"' in response.data
+    assert b'<form method="post" action="/auth/logout"' in response.data
+    assert b'<input type="submit" value="Log Out">' in response.data
+    assert is_logged_in(client)
+    assert count("user_session") == 1
+
+    # The button on that page logs out.
+    assert client.post("/auth/logout").headers["Location"] == "/"
+    assert not is_logged_in(client)
+    assert count("user_session") == 0
+
+
+@pytest.mark.parametrize("headers", ({"Sec-Fetch-Site": "same-origin"}, {}))
+def test_logout_link_on_this_site_logs_out(client, auth, count, headers):
+    auth.login()
+    response = client.get("/auth/logout", headers=headers)
+    assert response.headers["Location"] == "/"
+    assert not is_logged_in(client)
+    assert count("user_session") == 0
+
+
+def test_logout_form_from_another_site_is_refused(client, auth):
+    auth.login()
+    response = client.post("/auth/logout", headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 403
+    assert is_logged_in(client)
+
+
+def test_visitor_following_a_logout_link_from_elsewhere_goes_home(client):
+    response = client.get("/auth/logout", headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.headers["Location"] == "/"
+
+
+def test_header_log_out_is_a_post_form(client, auth):
+    auth.login()
+    page = client.get("/").data.decode()
+    assert '<form class="logout-form" action="/auth/logout" method="post">' in page
+    assert '<button type="submit" class="link-button">Log Out</button>' in page
+    assert 'href="/auth/logout"' not in page
+
+
+@contextmanager
+def write_lock_held_elsewhere(app):
+    """Hold the database's write lock from another connection, as a long writer would."""
+    locker = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+
+
+def read_only_app(make_app, **config):
+    """An app whose connections cannot write, as on a read-only file system."""
+    app = make_app(**config)
+
+    @app.before_request
+    def make_connection_read_only():
+        get_db().execute("PRAGMA query_only = ON")
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    (("locked", "database is locked"), ("read-only", "attempt to write a readonly database")),
+)
+def test_logout_still_ends_this_browsers_session_when_its_record_cannot_be_deleted(
+    make_app, app, count, caplog, fault, reason
+):
+    client = make_app(SECRET_KEY="shared").test_client()
+    client.post("/auth/login", data={"username": "test", "password": "test"})
+    stolen = client.get_cookie("session").value
+    if fault == "locked":
+        browser = make_app(SECRET_KEY="shared", SQLITE_BUSY_TIMEOUT_MS=50).test_client()
+        trouble = write_lock_held_elsewhere(app)
+    else:
+        browser = read_only_app(make_app, SECRET_KEY="shared").test_client()
+        trouble = nullcontext()
+    browser.set_cookie("session", stolen)
+    assert is_logged_in(browser)
+
+    with trouble, caplog.at_level(logging.INFO, logger="flaskr"):
+        response = browser.post("/auth/logout")
+        assert response.headers["Location"] == "/"
+        page = browser.get("/")
+    assert b"You are logged out on this device." in page.data
+    assert b"Log In" in page.data
+    assert not is_logged_in(browser)
+    (line,) = [r for r in caplog.records if r.getMessage().startswith("logout")]
+    assert line.levelno == logging.WARNING
+    assert line.getMessage() == (
+        f"logout by 'test' from 127.0.0.1 could not delete the session record: {reason}"
+    )
+    # The record is kept, and ends with the session's lifetime.
+    assert count("user_session") == 1
+    assert is_logged_in(client)
+
+
+def test_logout_with_a_stale_session_on_a_locked_database_still_clears_it(make_app, app, caplog):
+    client = make_app(SQLITE_BUSY_TIMEOUT_MS=50).test_client()
+    with client.session_transaction() as s:
+        s["user_id"] = 1
+        s["token"] = "left over"
+    with write_lock_held_elsewhere(app), caplog.at_level(logging.INFO, logger="flaskr"):
+        assert client.get("/auth/logout").headers["Location"] == "/"
+    with client.session_transaction() as s:
+        assert "token" not in s
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("logout")]
+    assert line.startswith("logout from 127.0.0.1 could not delete the session record")

@@ -1,11 +1,15 @@
 import hashlib
 import logging
 import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from flask import session
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
+from flaskr import security
 from flaskr.db import get_db
 from flaskr.security import MAX_ID
 
@@ -527,3 +531,344 @@ def test_log_lines_escape_hostile_usernames(client, caplog):
         login_from(client, "192.0.2.1", "x\nlogin by 'admin' from 10.0.0.1", "pw")
     (line,) = auth_lines(caplog)
     assert "\n" not in line
+
+
+# Retrying while throttled ----------------------------------------------------------------
+
+
+def test_retrying_while_throttled_records_nothing_and_does_not_push_the_wait(app, client):
+    add_failures(app, 5, age_seconds=600)
+    waits = []
+    for _ in range(6):
+        response = login_from(client, "192.0.2.1")
+        assert_throttled(response)
+        waits.append(int(response.headers["Retry-After"]))
+    assert sql(app, "SELECT COUNT(*) FROM login_failure")[0][0] == 5
+    # The oldest counted failure leaves the window in about 300 s, however often one retries.
+    assert all(wait <= waits[0] <= 300 for wait in waits)
+
+
+# Parallel guesses ------------------------------------------------------------------------
+
+
+def in_parallel(app, requests):
+    """Send the requests (client.post arguments) at once, each from its own thread, test
+    client and app context (so its own database connection); return their responses."""
+    responses = [None] * len(requests)
+    start = threading.Barrier(len(requests))
+
+    def send(i, kwargs):
+        client = app.test_client()
+        for name, value in kwargs.pop("cookies", {}).items():
+            client.set_cookie(name, value, path="/auth/login")
+        start.wait(10)
+        responses[i] = client.post(**kwargs)
+
+    threads = [threading.Thread(target=send, args=(i, dict(r))) for i, r in enumerate(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return responses
+
+
+@pytest.fixture
+def slow_counting(monkeypatch):
+    """Widen the gap between counting attempts and recording one, as a loaded server would."""
+    real_wait_for = security.wait_for
+
+    def slow_wait_for(*args):
+        wait = real_wait_for(*args)
+        time.sleep(0.05)
+        return wait
+
+    monkeypatch.setattr(security, "wait_for", slow_wait_for)
+
+
+def test_parallel_guesses_cannot_all_slip_past_the_username_limit(app, count, slow_counting):
+    guess = {"path": "/auth/login", "data": {"username": "test", "password": "wrong password"}}
+    responses = in_parallel(app, [guess] * 8)
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [400] * 5 + [429] * 3
+    assert count("login_failure") == 5
+
+
+def test_parallel_guesses_cannot_all_slip_past_the_device_limit(app, client, count, slow_counting):
+    login_from(client, "192.0.2.1")
+    device = client.get_cookie("device", path="/auth/login").value
+    guess = {
+        "path": "/auth/login",
+        "data": {"username": "test", "password": "wrong password"},
+        "cookies": {"device": device},
+    }
+    responses = in_parallel(app, [guess] * 8)
+    assert sorted(r.status_code for r in responses) == [400] * 5 + [429] * 3
+    assert count("device_login_failure") == 5
+    assert count("login_failure") == 0
+
+
+def test_parallel_registrations_cannot_all_slip_past_the_limit(app, count, slow_counting):
+    responses = in_parallel(
+        app,
+        [
+            {"path": "/auth/register", "data": {"username": f"new{i}", "password": NEW_PASSWORD}}
+            for i in range(8)
+        ],
+    )
+    assert sorted(r.status_code for r in responses) == [302] * 5 + [429] * 3
+    assert count("user") == 2 + 5
+    assert count("registration_attempt") == 5
+
+
+# Device cookies --------------------------------------------------------------------------
+
+DEVICE_OWNER_ADDRESS = "198.51.100.7"
+
+
+def device_cookie_header(response):
+    (header,) = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("device=")]
+    return header
+
+
+def owner_device(app):
+    """A client that has logged in as test once (so holds a device cookie), now logged out."""
+    owner = app.test_client()
+    assert login_from(owner, DEVICE_OWNER_ADDRESS).headers["Location"] == "/"
+    owner.post("/auth/logout")
+    return owner
+
+
+def test_each_login_gives_a_device_cookie(client):
+    header = device_cookie_header(login_from(client, "192.0.2.1"))
+    assert "HttpOnly" in header
+    assert "SameSite=Lax" in header
+    assert "Path=/auth/login" in header
+    assert "Max-Age=31536000" in header
+    assert "Secure" not in header
+    assert client.get_cookie("device", path="/auth/login") is not None
+
+
+def test_device_cookie_is_secure_when_configured(make_app, app):
+    client = make_app(SESSION_COOKIE_SECURE=True).test_client()
+    response = client.post(
+        "/auth/login", data={"username": "test", "password": "test"}, base_url="https://localhost"
+    )
+    header = device_cookie_header(response)
+    assert "Secure" in header
+    assert "HttpOnly" in header
+
+
+def test_failed_login_gives_no_device_cookie(client):
+    response = login_from(client, "192.0.2.1", password="wrong password")
+    assert not [h for h in response.headers.getlist("Set-Cookie") if h.startswith("device=")]
+
+
+def test_owner_with_a_device_cookie_logs_in_while_strangers_lock_the_username(app, count):
+    owner = owner_device(app)
+    stranger = app.test_client()
+    fail_logins(stranger, 3, "test", "203.0.113.1")
+    fail_logins(stranger, 2, "test", "203.0.113.2")
+    assert_throttled(login_from(stranger, "203.0.113.3"))
+
+    assert login_from(owner, DEVICE_OWNER_ADDRESS).headers["Location"] == "/"
+    # The owner's login gives the strangers no fresh start.
+    owner.post("/auth/logout")
+    assert count("login_failure") == 5
+    assert_throttled(login_from(stranger, "203.0.113.4"))
+    assert login_from(owner, DEVICE_OWNER_ADDRESS).headers["Location"] == "/"
+
+
+def test_owner_with_a_device_cookie_logs_in_while_their_address_is_over_its_limit(app):
+    owner = owner_device(app)
+    add_failures(app, 20, "someone", DEVICE_OWNER_ADDRESS)
+    # Everyone else behind that address is held...
+    assert_throttled(login_from(app.test_client(), DEVICE_OWNER_ADDRESS))
+    # ...but not the owner on a known device.
+    assert login_from(owner, DEVICE_OWNER_ADDRESS).headers["Location"] == "/"
+
+
+def test_device_that_keeps_failing_is_stopped_by_its_own_limit(app, count, caplog):
+    owner = owner_device(app)
+    for _ in range(5):
+        response = login_from(owner, DEVICE_OWNER_ADDRESS, password="wrong password")
+        assert response.status_code == 400
+        assert b"Incorrect password." in response.data
+    with caplog.at_level(logging.INFO, logger="flaskr"):
+        refused = login_from(owner, DEVICE_OWNER_ADDRESS)
+    assert_throttled(refused)
+    assert re.fullmatch(
+        r"login throttled for 'test' from 198\.51\.100\.7 on a known device: retry after \d+s",
+        auth_lines(caplog)[-1],
+    )
+    assert count("device_login_failure") == 5
+    # Only that device: the username and the address are not locked for anyone else.
+    assert count("login_failure") == 0
+    assert login_from(app.test_client(), DEVICE_OWNER_ADDRESS).headers["Location"] == "/"
+
+
+def test_device_retrying_while_throttled_records_nothing_and_does_not_push_the_wait(app, count):
+    owner = owner_device(app)
+    fail_logins(owner, 5, "test", DEVICE_OWNER_ADDRESS)
+    sql(app, "UPDATE device_login_failure SET at = datetime('now', '-600 seconds')")
+    waits = []
+    for _ in range(6):
+        response = login_from(owner, DEVICE_OWNER_ADDRESS)
+        assert_throttled(response)
+        waits.append(int(response.headers["Retry-After"]))
+    assert count("device_login_failure") == 5
+    assert all(wait <= waits[0] <= 300 for wait in waits)
+
+
+def test_device_success_forgets_only_its_own_failures(app, count):
+    owner = owner_device(app)
+    add_failures(app, 3, "test", "203.0.113.1")
+    fail_logins(owner, 4, "test", DEVICE_OWNER_ADDRESS)
+    assert login_from(owner, DEVICE_OWNER_ADDRESS).headers["Location"] == "/"
+    assert count("device_login_failure") == 0
+    assert count("login_failure") == 3
+    fail_logins(owner, 4, "test", DEVICE_OWNER_ADDRESS)
+    assert login_from(owner, DEVICE_OWNER_ADDRESS).headers["Location"] == "/"
+
+
+def test_device_failures_expire_with_the_window(app, count):
+    owner = owner_device(app)
+    fail_logins(owner, 5, "test", DEVICE_OWNER_ADDRESS)
+    sql(app, "UPDATE device_login_failure SET at = datetime('now', '-901 seconds')")
+    assert login_from(owner, DEVICE_OWNER_ADDRESS).headers["Location"] == "/"
+    assert count("device_login_failure") == 0
+
+
+def test_device_limit_is_configurable(make_app, app):
+    client = make_app(LOGIN_FAILURES_PER_DEVICE=2).test_client()
+    login_from(client, DEVICE_OWNER_ADDRESS)
+    fail_logins(client, 2, "test", DEVICE_OWNER_ADDRESS)
+    assert_throttled(login_from(client, DEVICE_OWNER_ADDRESS))
+
+
+def lock_out_test(app):
+    """Strangers' failures lock the username test."""
+    add_failures(app, 5, "test", "203.0.113.1")
+
+
+def signed(secret_key, claim, salt=security.DEVICE_COOKIE_SALT):
+    return URLSafeTimedSerializer(secret_key, salt=salt).dumps(claim)
+
+
+@pytest.mark.parametrize(
+    "forge",
+    (
+        lambda app, device: "not a signed value",
+        lambda app, device: device[:-2] + ("AA" if not device.endswith("AA") else "BB"),
+        lambda app, device: signed("another key", {"user": 1, "device": "mine"}),
+        lambda app, device: signed(app.secret_key, {"user": 1, "device": "mine"}, "cookie-session"),
+    ),
+    ids=("garbage", "tampered", "other-key", "other-salt"),
+)
+def test_forged_device_cookie_gives_no_relief(app, count, forge):
+    owner = owner_device(app)
+    device = owner.get_cookie("device", path="/auth/login").value
+    attacker = app.test_client()
+    attacker.set_cookie("device", forge(app, device), path="/auth/login")
+    lock_out_test(app)
+    assert_throttled(login_from(attacker, "203.0.113.9"))
+    assert_throttled(login_from(attacker, "203.0.113.9", password="wrong password"))
+    assert count("device_login_failure") == 0
+
+
+def test_another_users_device_cookie_gives_no_relief(app, client):
+    login_from(client, "203.0.113.9", "other", "other")
+    lock_out_test(app)
+    assert_throttled(login_from(client, "203.0.113.9"))
+
+
+def test_expired_device_cookie_gives_no_relief(app, monkeypatch):
+    year_and_a_day_ago = int(time.time()) - 366 * 24 * 60 * 60
+    with monkeypatch.context() as m:
+        m.setattr(TimestampSigner, "get_timestamp", lambda self: year_and_a_day_ago)
+        owner = owner_device(app)
+    lock_out_test(app)
+    assert_throttled(login_from(owner, DEVICE_OWNER_ADDRESS))
+
+
+# Registration throttling -----------------------------------------------------------------
+
+NEW_PASSWORD = "gravel kettle orbit"
+
+
+def register_from(client, address, username, password=NEW_PASSWORD):
+    return client.post(
+        "/auth/register",
+        data={"username": username, "password": password},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def add_registrations(app, n, address="192.0.2.1", age_seconds=0):
+    with app.app_context():
+        get_db().executemany(
+            "INSERT INTO registration_attempt (address, at) VALUES (?, datetime('now', ?))",
+            [(address, f"-{age_seconds} seconds")] * n,
+        )
+
+
+def assert_registration_throttled(response):
+    assert response.status_code == 429
+    assert 0 < int(response.headers["Retry-After"]) <= 3600
+    assert b"Too many registrations from your address." in response.data
+    assert b'class="site-nav"' in response.data
+
+
+def test_five_registrations_an_hour_from_one_address(client, count, caplog):
+    for i in range(5):
+        assert register_from(client, "192.0.2.1", f"new{i}").headers["Location"] == "/auth/login"
+    with caplog.at_level(logging.INFO, logger="flaskr"):
+        refused = register_from(client, "192.0.2.1", "new5")
+    assert_registration_throttled(refused)
+    assert b"Try again in 60 minutes." in refused.data
+    assert 3590 <= int(refused.headers["Retry-After"]) <= 3600
+    assert re.fullmatch(
+        r"registration throttled from 192\.0\.2\.1: retry after \d+s",
+        [r.getMessage() for r in caplog.records if r.getMessage().startswith("registration")][0],
+    )
+    assert count("user") == 2 + 5
+    assert count("registration_attempt") == 5
+    # Other addresses are not held.
+    assert register_from(client, "192.0.2.2", "new5").headers["Location"] == "/auth/login"
+
+
+def test_refused_registrations_do_not_count(client, count):
+    for _ in range(6):
+        register_from(client, "192.0.2.1", "test")
+        register_from(client, "192.0.2.1", "newcomer", "password")
+        register_from(client, "192.0.2.1", "", "")
+    assert count("registration_attempt") == 0
+    assert register_from(client, "192.0.2.1", "newcomer").headers["Location"] == "/auth/login"
+
+
+def test_retrying_registration_while_throttled_records_nothing(app, client, count):
+    add_registrations(app, 5, age_seconds=3000)
+    waits = []
+    for i in range(6):
+        response = register_from(client, "192.0.2.1", f"new{i}")
+        assert_registration_throttled(response)
+        waits.append(int(response.headers["Retry-After"]))
+    assert count("registration_attempt") == 5
+    assert count("user") == 2
+    assert all(wait <= waits[0] <= 600 for wait in waits)
+
+
+def test_registration_limit_is_configurable_and_old_ones_expire(make_app, app, count):
+    client = make_app(REGISTRATIONS_PER_ADDRESS=1, REGISTRATION_WINDOW_SECONDS=60).test_client()
+    add_registrations(app, 3, age_seconds=61)
+    assert register_from(client, "192.0.2.1", "first").headers["Location"] == "/auth/login"
+    assert count("registration_attempt") == 1
+    assert_registration_throttled(register_from(client, "192.0.2.1", "second"))
+
+
+def test_registration_limit_holds_across_processes(make_app, app):
+    first, second = make_app().test_client(), make_app().test_client()
+    for i in range(3):
+        register_from(first, "192.0.2.1", f"first{i}")
+    for i in range(2):
+        register_from(second, "192.0.2.1", f"second{i}")
+    assert_registration_throttled(register_from(first, "192.0.2.1", "third"))

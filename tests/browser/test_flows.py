@@ -47,13 +47,27 @@ def test_register_log_in_and_out(page, flows):
     expect(page).to_have_url(re.compile(r"/$"))
     nav = page.get_by_role("navigation", name="Site")
     expect(nav).to_contain_text(username)
-    expect(nav.get_by_role("link", name="Log Out")).to_be_visible()
+    expect(nav.get_by_role("button", name="Log Out")).to_be_visible()
     expect(page.get_by_role("link", name="New")).to_be_visible()
 
-    nav.get_by_role("link", name="Log Out").click()
+    nav.get_by_role("button", name="Log Out").click()
     expect(nav.get_by_role("link", name="Log In")).to_be_visible()
     expect(nav).not_to_contain_text(username)
     expect(page.get_by_role("link", name="New")).to_have_count(0)
+
+
+def test_logout_link_from_elsewhere_asks_first(page, flows):
+    username = flows.sign_up(page)
+    # Typed, or followed from another site: not this site's own page, so it only asks.
+    page.goto("/auth/logout")
+    expect(page.get_by_role("heading", name="Log Out")).to_be_visible()
+    nav = page.get_by_role("navigation", name="Site")
+    expect(nav).to_contain_text(username)
+
+    page.get_by_role("main").get_by_role("button", name="Log Out").click()
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(nav.get_by_role("link", name="Log In")).to_be_visible()
+    expect(nav).not_to_contain_text(username)
 
 
 def test_wrong_password_is_refused(page, flows):
@@ -63,7 +77,7 @@ def test_wrong_password_is_refused(page, flows):
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Log In").click()
     expect(page.get_by_role("alert")).to_have_text("Incorrect password.")
-    expect(page.get_by_role("link", name="Log Out")).to_have_count(0)
+    expect(page.get_by_role("button", name="Log Out")).to_have_count(0)
 
 
 def test_create_edit_and_delete_a_post(page, flows, server):

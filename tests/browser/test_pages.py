@@ -28,6 +28,8 @@ PAGES = {
     "create": ("/create", True),
     "login": ("/auth/login", False),
     "register": ("/auth/register", False),
+    # Typed or followed from elsewhere, /auth/logout asks before logging out.
+    "logout": ("/auth/logout", True),
 }
 
 LONG_WORD = "Supercalifragilistic" * 9
@@ -222,7 +224,7 @@ def test_focus_is_visible(new_page, flows, scheme):
     page = open_page(new_page, flows, "update", color_scheme=scheme)
     for target in (
         page.get_by_role("link", name="Skip to content"),
-        page.get_by_role("link", name="Log Out"),
+        page.get_by_role("button", name="Log Out"),
         page.get_by_label("Title"),
         page.get_by_role("button", name="Save"),
         page.get_by_role("button", name="Delete"),
