@@ -1,5 +1,7 @@
 import os
 import sqlite3
+import threading
+from contextlib import contextmanager
 
 import pytest
 
@@ -163,8 +165,9 @@ def test_failed_migration_leaves_nothing_half_done(app, monkeypatch):
         with pytest.raises(sqlite3.OperationalError, match="nowhere"):
             init_db()
         db = get_db()
-        assert db.execute("PRAGMA user_version").fetchone()[0] < 999
+        assert db.execute("PRAGMA user_version").fetchone()[0] == broken[-2][0]
         assert db.execute("SELECT name FROM sqlite_schema WHERE name = 'half'").fetchone() is None
+        assert not db.in_transaction
 
 
 def test_split_statements_keeps_triggers_whole():
@@ -252,3 +255,131 @@ def test_app_without_database_file_can_be_created(tmp_path):
     # Creating the app never touches the database; init-db does.
     create_app({"TESTING": True, "DATABASE": str(tmp_path / "missing" / "x.sqlite")})
     assert not (tmp_path / "missing").exists()
+
+
+def migration_names():
+    return [name for _, name, _ in flaskr_db.migrations()]
+
+
+@pytest.mark.parametrize("crash_after", range(1, len(flaskr_db.migrations()) + 1))
+def test_a_crash_right_after_a_migration_commits_is_resumed(make_app, monkeypatch, crash_after):
+    class Crash(BaseException):
+        """The process dying the moment a migration's transaction has committed."""
+
+    real_transaction = flaskr_db.transaction
+    commits = []
+
+    @contextmanager
+    def dying_transaction(db=None):
+        with real_transaction(db) as db:
+            yield db
+        commits.append(db)
+        if len(commits) == crash_after:
+            raise Crash
+
+    app = make_app()
+    monkeypatch.setattr(flaskr_db, "transaction", dying_transaction)
+    with app.app_context(), pytest.raises(Crash):
+        init_db()
+    monkeypatch.setattr(flaskr_db, "transaction", real_transaction)
+
+    # What committed carries its schema version: the next init-db starts after it.
+    with app.app_context():
+        assert flaskr_db.schema_version(get_db()) == flaskr_db.migrations()[crash_after - 1][0]
+        assert init_db() == migration_names()[crash_after:]
+        assert flaskr_db.schema_version(get_db()) == latest_version()
+
+
+@pytest.mark.parametrize("existing", (False, True))
+def test_init_db_in_parallel_applies_each_migration_once(make_app, existing):
+    app = make_app()
+    if existing:
+        # A database at an intermediate version, as an upgrade finds it.
+        with app.app_context():
+            db = get_db()
+            for _, _, sql in flaskr_db.migrations()[:2]:
+                db.executescript(sql)
+            db.execute("PRAGMA user_version = 2")
+    # Both runs reach their first migration before either takes the write lock.
+    both_ready = threading.Barrier(2, timeout=10)
+    real_transaction = flaskr_db.transaction
+    started = threading.local()
+
+    @contextmanager
+    def racing_transaction(db=None):
+        if not getattr(started, "done", False):
+            started.done = True
+            both_ready.wait()
+        with real_transaction(db) as db:
+            yield db
+
+    applied, errors = [], []
+
+    def run():
+        try:
+            with app.app_context():
+                applied.append(init_db())
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(flaskr_db, "transaction", racing_transaction)
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert errors == []
+    expected = migration_names()[2:] if existing else migration_names()
+    assert sorted(applied[0] + applied[1]) == expected
+    with app.app_context():
+        assert flaskr_db.schema_version(get_db()) == latest_version()
+
+
+def test_upgrade_from_an_intermediate_version_keeps_its_rows(make_app, monkeypatch):
+    app = make_app()
+    # A database that an older Flaskr (schema version 3) made and used.
+    first_three = flaskr_db.migrations()[:3]
+    monkeypatch.setattr(flaskr_db, "migrations", lambda: first_three)
+    with app.app_context():
+        assert init_db() == migration_names()[:3]
+        db = get_db()
+        assert flaskr_db.schema_version(db) == 3
+        from werkzeug.security import generate_password_hash
+
+        db.execute(
+            "INSERT INTO user (username, password) VALUES ('veteran', ?)",
+            (generate_password_hash("old secret pw", method="pbkdf2:sha256:50000"),),
+        )
+        db.executemany(
+            "INSERT INTO post (title, body, author_id, created) VALUES (?, ?, 1, ?)",
+            [
+                ("Owls at night", "barn owls hunting", "2020-03-01 10:00:00"),
+                ("Second post", "still here", "2020-04-01 10:00:00"),
+            ],
+        )
+        db.execute("INSERT INTO login_failure (username, address) VALUES ('veteran', '10.0.0.1')")
+    monkeypatch.undo()
+
+    with app.app_context():
+        assert init_db() == migration_names()[3:]
+        db = get_db()
+        assert flaskr_db.schema_version(db) == latest_version()
+        posts = db.execute("SELECT title, body, created FROM post ORDER BY id").fetchall()
+        assert [tuple(p)[:2] for p in posts] == [
+            ("Owls at night", "barn owls hunting"),
+            ("Second post", "still here"),
+        ]
+        assert str(posts[0]["created"]) == "2020-03-01 10:00:00"
+        assert db.execute("SELECT COUNT(*) FROM login_failure").fetchone()[0] == 1
+
+    client = app.test_client()
+    # Posts written before the search index existed are found; the old hash logs in.
+    assert b"Owls at night" in client.get("/search?q=owl").data
+    login = client.post("/auth/login", data={"username": "veteran", "password": "old secret pw"})
+    assert login.headers["Location"] == "/"
+    assert client.post("/1/comment", data={"body": "still works"}).status_code == 302
+    assert client.post("/1/like").status_code == 302
+    page = client.get("/1").data
+    assert b"still works" in page
