@@ -20,6 +20,8 @@ DEFAULTS = {
     "PAGE_CACHE_SIZE": 256,
     "SQLITE_SYNCHRONOUS": "FULL",
     "SQLITE_BUSY_TIMEOUT_MS": 5000,
+    # /healthz answers 503 when less room than this is left for the database to grow.
+    "HEALTH_MIN_FREE_BYTES": 256 * 1024,
     "PROXY_FIX": 0,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",

@@ -257,6 +257,113 @@ def test_app_without_database_file_can_be_created(tmp_path):
     assert not (tmp_path / "missing").exists()
 
 
+def test_a_failed_commit_is_rolled_back(app, count):
+    # A deferred foreign key makes COMMIT itself fail, leaving SQLite's transaction open.
+    with app.app_context():
+        db = get_db()
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            with transaction() as db:
+                db.execute("PRAGMA defer_foreign_keys = ON")
+                db.execute("INSERT INTO post (title, body, author_id) VALUES ('orphan', '', 99)")
+        assert not db.in_transaction
+        other = sqlite3.connect(app.config["DATABASE"], timeout=0)
+        other.execute("BEGIN IMMEDIATE")  # the write lock was released
+        other.execute("ROLLBACK")
+        other.close()
+    assert count("post") == 1
+
+
+def test_an_error_that_ended_the_transaction_is_the_one_raised(app, count):
+    # SQLITE_FULL rolls the whole transaction back by itself; a ROLLBACK after it would
+    # fail ("no transaction is active") and hide the real error.
+    with app.app_context():
+        db = get_db()
+        db.execute("PRAGMA max_page_count = 1")
+        with pytest.raises(sqlite3.OperationalError) as raised:
+            with transaction(db):
+                db.execute(
+                    "INSERT INTO post (title, body, author_id) VALUES ('big', ?, 1)", ("x" * 20000,)
+                )
+        assert raised.value.sqlite_errorname == "SQLITE_FULL"
+        assert not db.in_transaction
+    assert count("post") == 1
+
+
+class RollbackFails(sqlite3.Connection):
+    """A connection whose ROLLBACK fails, as it can when the disk fails."""
+
+    def execute(self, sql, *args):
+        if sql == "ROLLBACK":
+            raise sqlite3.OperationalError("disk I/O error")
+        return super().execute(sql, *args)
+
+
+def test_a_failed_rollback_does_not_hide_the_first_error(app, count):
+    with app.app_context():
+        from flask import g
+
+        broken = sqlite3.connect(
+            app.config["DATABASE"], isolation_level=None, factory=RollbackFails
+        )
+        g.db = broken
+        with pytest.raises(RuntimeError, match="the first error"):
+            with transaction():
+                broken.execute("INSERT INTO post (title, body, author_id) VALUES ('x', '', 1)")
+                raise RuntimeError("the first error")
+        # The connection is closed (which rolled back) and never handed out again.
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            broken.execute("SELECT 1")
+        assert get_db() is not broken
+        with transaction() as db:
+            db.execute("INSERT INTO post (title, body, author_id) VALUES ('next', '', 1)")
+    assert count("post") == 2
+
+
+def test_a_failed_rollback_of_a_connection_of_ones_own(app):
+    broken = sqlite3.connect(app.config["DATABASE"], isolation_level=None, factory=RollbackFails)
+    with pytest.raises(RuntimeError):
+        with transaction(broken):
+            raise RuntimeError("outside any app context")
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        broken.execute("SELECT 1")
+
+
+@pytest.mark.parametrize(
+    ("make_error", "cause"),
+    (
+        ("readonly", "the database is read-only"),
+        ("full", "the disk or the database is full"),
+        ("busy", "another writer held the lock past the busy timeout"),
+        ("syntax", None),
+        ("missing table", None),
+        ("constraint", None),
+    ),
+)
+def test_fault_cause_tells_faults_from_bugs(tmp_path, make_error, cause):
+    path = tmp_path / "x.sqlite"
+    db = sqlite3.connect(path, isolation_level=None, timeout=0)
+    db.execute("CREATE TABLE t (x UNIQUE)")
+    db.execute("INSERT INTO t VALUES (1)")
+    statements = {
+        "readonly": ("PRAGMA query_only = ON", "INSERT INTO t VALUES (2)"),
+        "full": ("PRAGMA max_page_count = 1", "INSERT INTO t VALUES (zeroblob(20000))"),
+        "busy": ("SELECT 1", "BEGIN IMMEDIATE"),
+        "syntax": ("SELECT 1", "SELEC 1"),
+        "missing table": ("SELECT 1", "SELECT * FROM nowhere"),
+        "constraint": ("SELECT 1", "INSERT INTO t VALUES (1)"),
+    }[make_error]
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    if make_error != "busy":
+        holder.execute("ROLLBACK")
+    db.execute(statements[0])
+    with pytest.raises(sqlite3.Error) as raised:
+        db.execute(statements[1])
+    assert flaskr_db.fault_cause(raised.value) == cause
+    holder.close()
+    db.close()
+
+
 def migration_names():
     return [name for _, name, _ in flaskr_db.migrations()]
 
