@@ -4,6 +4,7 @@ import functools
 import os
 import shutil
 import sqlite3
+import stat
 from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
@@ -112,6 +113,24 @@ def fault_cause(error):
     if not isinstance(error, sqlite3.OperationalError):
         return None
     return FAULTS.get(getattr(error, "sqlite_errorcode", 0) & 0xFF)
+
+
+def repair_journal_modes(path):
+    """Make the write-ahead log and its index writable again once the database file is.
+
+    A connection opened while the database file was read-only (mode 0444) creates them
+    with its mode, and SQLite never changes it back: restoring the database's mode alone
+    would leave every later connection read-only, even after a restart.
+    """
+    if not os.access(path, os.W_OK):
+        return
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    for journal in (f"{path}-wal", f"{path}-shm"):
+        if os.path.exists(journal) and not os.access(journal, os.W_OK):
+            try:
+                os.chmod(journal, mode)
+            except OSError:
+                pass  # another user's file: only the operator can change it
 
 
 def write_problem(db, min_free_bytes, commit=False):
@@ -283,6 +302,9 @@ def init_app(app):
     """Register database teardown and commands with the application."""
     if app.config["SQLITE_SYNCHRONOUS"] not in SYNCHRONOUS_LEVELS:
         raise ValueError(f"SQLITE_SYNCHRONOUS must be one of {', '.join(SYNCHRONOUS_LEVELS)}")
+    # Before this process opens the database: a read-only episode may have left its
+    # journal files read-only (see repair_journal_modes).
+    repair_journal_modes(app.config["DATABASE"])
     app.teardown_appcontext(close_db)
     app.cli.add_command(init_db_command)
     app.cli.add_command(backup_command)

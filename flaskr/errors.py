@@ -9,7 +9,7 @@ import sqlite3
 from flask import current_app, render_template, request
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
-from .db import fault_cause
+from .db import fault_cause, repair_journal_modes
 from .health import write_check
 from .logs import printable
 
@@ -40,6 +40,7 @@ def handle_database_error(error):
     if cause is None:
         raise error
     write_check().note_fault()
+    repair_journal_modes(current_app.config["DATABASE"])
     current_app.logger.warning(
         "database fault on %s %s: %s (%s)", request.method, printable(request.path), cause, error
     )

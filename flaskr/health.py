@@ -6,7 +6,7 @@ from time import monotonic
 
 from flask import Blueprint, current_app
 
-from .db import get_db, latest_version, schema_version, write_problem
+from .db import get_db, latest_version, repair_journal_modes, schema_version, write_problem
 
 bp = Blueprint("health", __name__)
 
@@ -83,6 +83,7 @@ def healthz():
     min_free = current_app.config["HEALTH_MIN_FREE_BYTES"]
     problem = write_check().current_problem(lambda commit: write_problem(db, min_free, commit))
     if problem is not None:
+        repair_journal_modes(current_app.config["DATABASE"])
         reason = f"the database cannot take a write: {problem}"
         return {"status": "unavailable", "reason": reason}, 503
     return {"status": "ok"}

@@ -490,3 +490,54 @@ def test_upgrade_from_an_intermediate_version_keeps_its_rows(make_app, monkeypat
     assert client.post("/1/like").status_code == 302
     page = client.get("/1").data
     assert b"still works" in page
+
+
+@pytest.fixture
+def as_file_owner(monkeypatch):
+    """os.access as an ordinary user owning the files sees it (root ignores file modes)."""
+    real_access = os.access
+
+    def access(path, mode):
+        if mode == os.W_OK and os.path.exists(path):
+            return bool(os.stat(path).st_mode & 0o200)
+        return real_access(path, mode)
+
+    monkeypatch.setattr(flaskr_db.os, "access", access)
+
+
+def leave_read_only_journal(path, database_mode=0o644):
+    """What a connection opened while the database file was 0444 leaves beside it."""
+    for suffix in ("-wal", "-shm"):
+        open(f"{path}{suffix}", "ab").close()
+        os.chmod(f"{path}{suffix}", 0o444)
+    os.chmod(path, database_mode)
+
+
+def mode(path):
+    return oct(os.stat(path).st_mode & 0o777)
+
+
+def test_a_read_only_journal_is_repaired_when_the_app_starts(app, make_app, as_file_owner):
+    path = app.config["DATABASE"]
+    leave_read_only_journal(path, 0o640)
+    make_app()
+    assert (mode(f"{path}-wal"), mode(f"{path}-shm")) == ("0o640", "0o640")
+
+
+def test_a_journal_is_left_alone_while_the_database_is_read_only(app, make_app, as_file_owner):
+    path = app.config["DATABASE"]
+    leave_read_only_journal(path, 0o444)
+    make_app()
+    assert (mode(path), mode(f"{path}-wal"), mode(f"{path}-shm")) == ("0o444",) * 3
+
+
+def test_a_journal_another_user_owns_is_left_to_the_operator(app, as_file_owner, monkeypatch):
+    path = app.config["DATABASE"]
+    leave_read_only_journal(path)
+
+    def chmod(path, mode):
+        raise PermissionError(1, "Operation not permitted", path)
+
+    monkeypatch.setattr(flaskr_db.os, "chmod", chmod)
+    flaskr_db.repair_journal_modes(path)  # no error
+    assert mode(f"{path}-shm") == "0o444"

@@ -255,3 +255,34 @@ def test_a_lock_released_within_the_busy_timeout_is_waited_for(app, client, auth
         holder.close()
     assert response.status_code == 302
     assert count("post") == 2
+
+
+def test_a_write_after_write_access_returns_repairs_the_journal_modes(
+    app, client, auth, clock, monkeypatch
+):
+    # A 0444 database file makes SQLite create its journal files 0444 too; once the
+    # operator gives the database file its mode back, the next fault repairs them.
+    auth.login()
+    path = app.config["DATABASE"]
+    real_access = os.access
+
+    def access(path, mode):  # as the files' owner sees it: root ignores modes
+        if mode == os.W_OK and os.path.exists(path):
+            return bool(os.stat(path).st_mode & 0o200)
+        return real_access(path, mode)
+
+    monkeypatch.setattr(flaskr_db.os, "access", access)
+    fault = ReadOnly(app, monkeypatch)
+    fault.start()
+    reader = sqlite3.connect(path)  # keeps the journal files while requests come and go
+    reader.execute("SELECT COUNT(*) FROM post").fetchone()
+    for suffix in ("-wal", "-shm"):
+        open(f"{path}{suffix}", "ab").close()
+        os.chmod(f"{path}{suffix}", 0o444)
+    assert ACTIONS["like"](client).status_code == 503
+    assert oct(os.stat(f"{path}-shm").st_mode & 0o777) == "0o644"
+    os.chmod(f"{path}-shm", 0o444)
+    assert client.get("/healthz").status_code == 503
+    assert oct(os.stat(f"{path}-shm").st_mode & 0o777) == "0o644"
+    fault.stop()
+    reader.close()
