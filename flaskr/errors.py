@@ -10,11 +10,9 @@ from flask import current_app, render_template, request
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from .db import fault_cause, repair_journal_modes
-from .health import write_check
+from .health import FAULT_RETRY_AFTER_SECONDS, write_check
 from .logs import printable
 
-# What a client is told to wait after a fault; freeing a disk or a lock takes a moment.
-FAULT_RETRY_AFTER_SECONDS = 10
 CANNOT_SAVE = (
     "The site cannot save anything right now, so your changes were not saved. "
     "Please try again shortly."

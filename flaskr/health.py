@@ -10,6 +10,8 @@ from .db import get_db, latest_version, repair_journal_modes, schema_version, wr
 
 bp = Blueprint("health", __name__)
 
+# What a client is told to wait after a fault; freeing a disk or a lock takes a moment.
+FAULT_RETRY_AFTER_SECONDS = 10
 # How long one answer to "can the database take a write?" stands, per process: health
 # checks from many balancers cost one probe a second at most.
 WRITE_CHECK_SECONDS = 1.0
@@ -77,13 +79,18 @@ def healthz():
         db.execute("SELECT id FROM user LIMIT 1").fetchall()
         version = schema_version(db)
     except sqlite3.Error:
-        return {"status": "unavailable", "reason": "the database cannot be read"}, 503
+        return unavailable("the database cannot be read")
     if version < latest_version():
-        return {"status": "unavailable", "reason": "run flask --app flaskr init-db"}, 503
+        return unavailable("run flask --app flaskr init-db")
     min_free = current_app.config["HEALTH_MIN_FREE_BYTES"]
     problem = write_check().current_problem(lambda commit: write_problem(db, min_free, commit))
     if problem is not None:
         repair_journal_modes(current_app.config["DATABASE"])
-        reason = f"the database cannot take a write: {problem}"
-        return {"status": "unavailable", "reason": reason}, 503
+        return unavailable(f"the database cannot take a write: {problem}")
     return {"status": "ok"}
+
+
+def unavailable(reason):
+    """A 503 answer to a health check, saying why and when to ask again."""
+    retry_after = {"Retry-After": str(FAULT_RETRY_AFTER_SECONDS)}
+    return {"status": "unavailable", "reason": reason}, 503, retry_after

@@ -225,6 +225,7 @@ def test_a_fault_answers_503_writes_nothing_and_heals(
     assert any(" 503 " in r.getMessage() for r in caplog.records)
 
     assert health_during.status_code == 503
+    assert health_during.headers["Retry-After"] == "10"
     assert health_during.get_json()["status"] == "unavailable"
     clock.advance(1)
     assert client.get("/healthz").status_code == 200

@@ -26,6 +26,7 @@ def test_healthz_unreadable_database(make_app, tmp_path):
     garbage.write_bytes(b"this is not a database" * 100)
     response = make_app(DATABASE=str(garbage)).test_client().get("/healthz")
     assert response.status_code == 503
+    assert response.headers["Retry-After"] == "10"
     assert response.get_json()["status"] == "unavailable"
 
 
@@ -83,6 +84,7 @@ def test_healthz_is_503_while_the_database_cannot_take_a_write(client, clock, mo
     writable_again = read_only_connections(monkeypatch)
     response = client.get("/healthz")
     assert response.status_code == 503
+    assert response.headers["Retry-After"] == "10"
     assert response.get_json() == {
         "status": "unavailable",
         "reason": "the database cannot take a write: the database is read-only",
