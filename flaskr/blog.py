@@ -135,7 +135,10 @@ def update(id):
         error = error or tags_error
         if error is None:
             with stored_image(image) as new_image, transaction() as db:
-                kept = None if request.form.get("remove_image") else post["image"]
+                # Read again under the write lock: an edit committed since the first
+                # read may have replaced the image, and its file is gone.
+                current = get_post(id)
+                kept = None if request.form.get("remove_image") else current["image"]
                 image_name = new_image or kept
                 db.execute(
                     "UPDATE post SET title = ?, body = ?, image = ?, updated = CURRENT_TIMESTAMP"
@@ -143,8 +146,9 @@ def update(id):
                     (title, body, image_name, id),
                 )
                 save_tags(db, id, tags)
-            if post["image"] != image_name:
-                delete_image(post["image"])
+            # Only once the post no longer names it, as read inside the transaction.
+            if current["image"] != image_name:
+                delete_image(current["image"])
             return redirect(url_for("blog.index"))
         flash(error)
         return render_template("blog/update.html", post=post), 400
@@ -155,8 +159,9 @@ def update(id):
 @login_required
 def delete(id):
     """Delete one of the current user's posts."""
-    post = get_post(id)
     with transaction() as db:
+        # Read under the write lock, so the image deleted is the one the post has now.
+        post = get_post(id)
         db.execute("DELETE FROM post WHERE id = ?", (id,))
     delete_image(post["image"])
     return redirect(url_for("blog.index"))

@@ -4,15 +4,28 @@ import functools
 import os
 import shutil
 import sqlite3
+import stat
 from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
 
 import click
-from flask import current_app, g
+from flask import current_app, g, has_app_context
 from flask.cli import with_appcontext
 
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+# SQLite's result codes (the low byte of an extended code) that report the server's
+# condition rather than a bug: the database cannot take a write right now. Each heals
+# once its cause goes (room freed, write access restored, the lock released).
+FAULTS = {
+    sqlite3.SQLITE_BUSY: "another writer held the lock past the busy timeout",
+    sqlite3.SQLITE_LOCKED: "another writer held the lock past the busy timeout",
+    sqlite3.SQLITE_READONLY: "the database is read-only",
+    sqlite3.SQLITE_IOERR: "a disk I/O error",
+    sqlite3.SQLITE_FULL: "the disk or the database is full",
+    sqlite3.SQLITE_CANTOPEN: "the database file cannot be opened",
+}
 
 # TIMESTAMP columns come back as datetime objects, as in the tutorial; registered here
 # because the standard library's default converter is deprecated.
@@ -62,15 +75,98 @@ def transaction(db=None):
 
     BEGIN IMMEDIATE makes a read-then-write safe: no other writer can change what was
     read before this transaction commits, and a busy database waits instead of failing.
+    Whatever fails, COMMIT included, the transaction is rolled back and the first error
+    is the one raised, so the connection is never left inside a failed transaction.
     """
     db = db or get_db()
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        rollback(db)
         raise
-    db.execute("COMMIT")
+
+
+def rollback(db):
+    """End the connection's transaction, if SQLite has not already ended it.
+
+    A full disk or an I/O error can make SQLite roll back by itself; ROLLBACK would
+    then fail and hide the error that matters. A connection that cannot roll back is
+    closed (which rolls back and releases its locks), never used again.
+    """
+    if not db.in_transaction:
+        return
+    try:
+        db.execute("ROLLBACK")
+    except sqlite3.Error:
+        db.close()
+        if has_app_context() and g.get("db") is db:
+            g.pop("db")
+
+
+def fault_cause(error):
+    """Return the condition a database error reports (disk full, read-only...), or None.
+
+    None means a genuine programming error, such as a syntax error or a missing table.
+    """
+    if not isinstance(error, sqlite3.OperationalError):
+        return None
+    return FAULTS.get(getattr(error, "sqlite_errorcode", 0) & 0xFF)
+
+
+def repair_journal_modes(path):
+    """Make the write-ahead log and its index writable again once the database file is.
+
+    A connection opened while the database file was read-only (mode 0444) creates them
+    with its mode, and SQLite never changes it back: restoring the database's mode alone
+    would leave every later connection read-only, even after a restart.
+    """
+    if not os.access(path, os.W_OK):
+        return
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    for journal in (f"{path}-wal", f"{path}-shm"):
+        if os.path.exists(journal) and not os.access(journal, os.W_OK):
+            try:
+                os.chmod(journal, mode)
+            except OSError:
+                pass  # another user's file: only the operator can change it
+
+
+def write_problem(db, min_free_bytes, commit=False):
+    """Return why the database cannot take a write now (as fault_cause says), or None.
+
+    Takes the write lock (waiting up to the busy timeout, as a write would) and rewrites
+    the schema version in place: a read-only file or connection, or a lock held too
+    long, shows here. Only with commit does the rewrite reach the disk, which also shows
+    a disk that fails writes; otherwise it is rolled back, so that a routine check
+    changes nothing (and empties no page cache). Then checks the room left for writes,
+    under SQLite's page limit and on the file system, against min_free_bytes.
+    """
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(f"PRAGMA user_version = {schema_version(db)}")
+            if commit:
+                db.execute("COMMIT")
+        finally:
+            rollback(db)
+        page_size, pages, max_pages, free_pages = (
+            db.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("page_size", "page_count", "max_page_count", "freelist_count")
+        )
+        path = db.execute("PRAGMA database_list").fetchone()["file"]
+    except sqlite3.OperationalError as e:
+        cause = fault_cause(e)
+        if cause is None:
+            raise
+        return cause
+    if (max_pages - pages + free_pages) * page_size < min_free_bytes:
+        return "the database has reached its size limit (max_page_count)"
+    disk = os.statvfs(os.path.dirname(path))
+    if disk.f_bavail * disk.f_frsize < min_free_bytes:
+        return f"less than {min_free_bytes:,} bytes are free on the database's disk"
+    return None
 
 
 @functools.cache
@@ -206,6 +302,9 @@ def init_app(app):
     """Register database teardown and commands with the application."""
     if app.config["SQLITE_SYNCHRONOUS"] not in SYNCHRONOUS_LEVELS:
         raise ValueError(f"SQLITE_SYNCHRONOUS must be one of {', '.join(SYNCHRONOUS_LEVELS)}")
+    # Before this process opens the database: a read-only episode may have left its
+    # journal files read-only (see repair_journal_modes).
+    repair_journal_modes(app.config["DATABASE"])
     app.teardown_appcontext(close_db)
     app.cli.add_command(init_db_command)
     app.cli.add_command(backup_command)

@@ -1,7 +1,23 @@
-"""Error pages in the site's layout, for every HTTP error; never a traceback."""
+"""Error pages in the site's layout, for every HTTP error; never a traceback.
 
-from flask import render_template
-from werkzeug.exceptions import HTTPException
+Database faults (a full disk, a read-only database, an I/O error, a lock held too long)
+are the server's condition, not a bug: they answer 503 with Retry-After.
+"""
+
+import sqlite3
+
+from flask import current_app, render_template, request
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
+
+from .db import fault_cause, repair_journal_modes
+from .health import FAULT_RETRY_AFTER_SECONDS, write_check
+from .logs import printable
+
+CANNOT_SAVE = (
+    "The site cannot save anything right now, so your changes were not saved. "
+    "Please try again shortly."
+)
+CANNOT_READ = "The site cannot read its data right now. Please try again shortly."
 
 
 def render_error(error):
@@ -12,10 +28,29 @@ def render_error(error):
     return response
 
 
+def handle_database_error(error):
+    """Answer a database fault with 503 and Retry-After; let any other error be a 500.
+
+    The cause is logged in one line without a traceback: it is the server's condition,
+    not a bug, and the operator needs to know which one.
+    """
+    cause = fault_cause(error)
+    if cause is None:
+        raise error
+    write_check().note_fault()
+    repair_journal_modes(current_app.config["DATABASE"])
+    current_app.logger.warning(
+        "database fault on %s %s: %s (%s)", request.method, printable(request.path), cause, error
+    )
+    message = CANNOT_READ if request.method in ("GET", "HEAD") else CANNOT_SAVE
+    return render_error(ServiceUnavailable(message, retry_after=FAULT_RETRY_AFTER_SECONDS))
+
+
 def init_app(app):
     """Register the error pages with the application.
 
-    An unexpected exception reaches this handler as InternalServerError (after Flask
+    An unexpected exception reaches the HTTP handler as InternalServerError (after Flask
     has logged its traceback), unless the app propagates exceptions for testing.
     """
     app.register_error_handler(HTTPException, render_error)
+    app.register_error_handler(sqlite3.OperationalError, handle_database_error)

@@ -3,6 +3,7 @@
 from urllib.parse import parse_qsl
 
 from flask import Request, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
 # Limits on what people may submit, in characters.
@@ -46,15 +47,38 @@ class ReplacingFormDataParser(FormDataParser):
 
     Werkzeug keeps undecodable url-encoded bytes as literal "%FF" text, which cannot be
     told apart from someone typing "%FF"; a replacement character can, by text_field.
+    Url-encoded forms obey the limits multipart ones do: at most max_form_memory_size
+    bytes (MAX_FORM_MEMORY_SIZE) and max_form_parts fields (MAX_FORM_PARTS), else 413.
     """
 
     def parse(self, stream, mimetype, content_length, options=None):
         """Parse url-encoded bodies here and every other kind as werkzeug does."""
         if mimetype != "application/x-www-form-urlencoded":
             return super().parse(stream, mimetype, content_length, options)
-        text = stream.read().decode("utf-8", "replace")
+        data = self.read_limited(stream, content_length)
+        parts = data.count(b"&") + 1 if data else 0
+        if self.max_form_parts is not None and parts > self.max_form_parts:
+            raise RequestEntityTooLarge(f"The form has more than {self.max_form_parts:,} fields.")
+        text = data.decode("utf-8", "replace")
         items = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="replace")
         return stream, self.cls(items), self.cls()
+
+    def read_limited(self, stream, content_length):
+        """Read the body, refusing (413) one larger than the form memory limit.
+
+        A declared length over the limit is refused before reading a byte; a body
+        without one is read no further than one byte past the limit.
+        """
+        limit = self.max_form_memory_size
+        if limit is None:
+            return stream.read()
+        too_large = RequestEntityTooLarge(f"The form is larger than {limit:,} bytes.")
+        if content_length is not None and content_length > limit:
+            raise too_large
+        data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise too_large
+        return data
 
 
 class FormRequest(Request):

@@ -10,11 +10,18 @@ DEFAULTS = {
     # scrypt at the OWASP Password Storage minimum: N=2**17, r=8, p=1.
     "PASSWORD_HASH_METHOD": "scrypt:131072:8:1",
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    # A form's text in bytes (a url-encoded body, each multipart text field): room for the
+    # longest body, 100,000 characters of up to 4 UTF-8 bytes percent-encoded (1.2 MB).
+    "MAX_FORM_MEMORY_SIZE": 2 * 1024 * 1024,
+    # Fields in one form (url-encoded or multipart); ours have fewer than ten.
+    "MAX_FORM_PARTS": 1000,
     "IMAGE_MAX_BYTES": 5 * 1024 * 1024,
     "IMAGE_MAX_PIXELS": 25_000_000,
     "PAGE_CACHE_SIZE": 256,
     "SQLITE_SYNCHRONOUS": "FULL",
     "SQLITE_BUSY_TIMEOUT_MS": 5000,
+    # /healthz answers 503 when less room than this is left for the database to grow.
+    "HEALTH_MIN_FREE_BYTES": 256 * 1024,
     "PROXY_FIX": 0,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",

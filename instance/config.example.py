@@ -24,6 +24,12 @@
 # Largest request body in bytes; larger uploads get a 413 page.
 # MAX_CONTENT_LENGTH = 8 * 1024 * 1024
 
+# A form's text in bytes (a whole url-encoded form, or each multipart text field) and its
+# number of fields; larger forms get a 413 page. The default leaves room for the longest
+# post body (100,000 characters) in any script, percent-encoded.
+# MAX_FORM_MEMORY_SIZE = 2 * 1024 * 1024
+# MAX_FORM_PARTS = 1000
+
 # Uploaded images: largest file in bytes, largest size in pixels, where they are kept.
 # IMAGE_MAX_BYTES = 5 * 1024 * 1024
 # IMAGE_MAX_PIXELS = 25_000_000
@@ -35,6 +41,14 @@
 # SQLite durability: FULL (default) survives power loss; NORMAL is faster and
 # survives application crashes.
 # SQLITE_SYNCHRONOUS = "FULL"
+
+# How long a write waits for another writer's lock, in milliseconds, before the request
+# gets "503 Service Unavailable" with Retry-After.
+# SQLITE_BUSY_TIMEOUT_MS = 5000
+
+# /healthz answers 503 when less room than this (bytes) is left for the database to grow,
+# on its disk or under SQLite's max_page_count.
+# HEALTH_MIN_FREE_BYTES = 256 * 1024
 
 # Number of reverse proxies in front of Flaskr whose X-Forwarded-* headers to trust.
 # PROXY_FIX = 1

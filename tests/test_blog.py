@@ -1,8 +1,13 @@
+import io
+import os
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
+from images import image_bytes
 from listing import add_posts, assert_twelve_posts_paginate, titles
 
+from flaskr import blog
 from flaskr.db import get_db, transaction
 from flaskr.tags import save_tags
 
@@ -266,3 +271,79 @@ def test_too_large_create_writes_nothing(make_app, app, count):
     response = client.post("/create", data={"title": "big", "body": "x" * 4096})
     assert response.status_code == 413
     assert count("post") == 1
+
+
+def image_upload(color):
+    return (io.BytesIO(image_bytes(color=color)), "photo.png")
+
+
+def stored_images(app):
+    folder = app.config["UPLOAD_FOLDER"]
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+def post_image(app):
+    with app.app_context():
+        return get_db().execute("SELECT image FROM post WHERE id = 1").fetchone()[0]
+
+
+@pytest.fixture
+def overlapping(app, client, auth, monkeypatch):
+    """Run another author's request in full just before this request's write transaction.
+
+    That is how two overlapping requests interleave when the other one commits between
+    this one's first read of the post and its write. Post 1 starts with an image.
+    """
+    auth.login()
+    response = client.post("/1/update", data={"title": "t", "body": "", "image": image_upload(1)})
+    assert response.status_code == 302
+    other = app.test_client()
+    other.post("/auth/login", data={"username": "test", "password": "test"})
+    real_transaction = blog.transaction
+    pending = []
+
+    @contextmanager
+    def transaction(db=None):
+        while pending:
+            pending.pop()(other)
+        with real_transaction(db) as db:
+            yield db
+
+    monkeypatch.setattr(blog, "transaction", transaction)
+    return pending.append
+
+
+def replace_image(other):
+    data = {"title": "t", "body": "", "image": image_upload(2)}
+    assert other.post("/1/update", data=data).status_code == 302
+
+
+def test_an_edit_never_brings_back_an_image_replaced_meanwhile(app, client, overlapping):
+    overlapping(replace_image)
+    assert client.post("/1/update", data={"title": "edited", "body": ""}).status_code == 302
+    # The post keeps the newer image, and its file is there; the replaced one is gone.
+    assert post_image(app) is not None
+    assert stored_images(app) == [post_image(app)]
+
+
+def test_removing_an_image_replaced_meanwhile_removes_the_new_one(app, client, overlapping):
+    overlapping(replace_image)
+    data = {"title": "t", "body": "", "remove_image": "1"}
+    assert client.post("/1/update", data=data).status_code == 302
+    assert post_image(app) is None
+    assert stored_images(app) == []
+
+
+def test_deleting_a_post_whose_image_was_replaced_meanwhile_leaves_no_file(
+    app, client, overlapping
+):
+    overlapping(replace_image)
+    assert client.post("/1/delete").status_code == 302
+    assert stored_images(app) == []
+
+
+def test_an_edit_of_a_post_deleted_meanwhile_is_404_and_stores_nothing(app, client, overlapping):
+    overlapping(lambda other: other.post("/1/delete"))
+    data = {"title": "t", "body": "", "image": image_upload(3)}
+    assert client.post("/1/update", data=data).status_code == 404
+    assert stored_images(app) == []

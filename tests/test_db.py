@@ -1,5 +1,7 @@
 import os
 import sqlite3
+import threading
+from contextlib import contextmanager
 
 import pytest
 
@@ -163,8 +165,9 @@ def test_failed_migration_leaves_nothing_half_done(app, monkeypatch):
         with pytest.raises(sqlite3.OperationalError, match="nowhere"):
             init_db()
         db = get_db()
-        assert db.execute("PRAGMA user_version").fetchone()[0] < 999
+        assert db.execute("PRAGMA user_version").fetchone()[0] == broken[-2][0]
         assert db.execute("SELECT name FROM sqlite_schema WHERE name = 'half'").fetchone() is None
+        assert not db.in_transaction
 
 
 def test_split_statements_keeps_triggers_whole():
@@ -252,3 +255,289 @@ def test_app_without_database_file_can_be_created(tmp_path):
     # Creating the app never touches the database; init-db does.
     create_app({"TESTING": True, "DATABASE": str(tmp_path / "missing" / "x.sqlite")})
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_failed_commit_is_rolled_back(app, count):
+    # A deferred foreign key makes COMMIT itself fail, leaving SQLite's transaction open.
+    with app.app_context():
+        db = get_db()
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            with transaction() as db:
+                db.execute("PRAGMA defer_foreign_keys = ON")
+                db.execute("INSERT INTO post (title, body, author_id) VALUES ('orphan', '', 99)")
+        assert not db.in_transaction
+        other = sqlite3.connect(app.config["DATABASE"], timeout=0)
+        other.execute("BEGIN IMMEDIATE")  # the write lock was released
+        other.execute("ROLLBACK")
+        other.close()
+    assert count("post") == 1
+
+
+def test_an_error_that_ended_the_transaction_is_the_one_raised(app, count):
+    # SQLITE_FULL rolls the whole transaction back by itself; a ROLLBACK after it would
+    # fail ("no transaction is active") and hide the real error.
+    with app.app_context():
+        db = get_db()
+        db.execute("PRAGMA max_page_count = 1")
+        with pytest.raises(sqlite3.OperationalError) as raised:
+            with transaction(db):
+                db.execute(
+                    "INSERT INTO post (title, body, author_id) VALUES ('big', ?, 1)", ("x" * 20000,)
+                )
+        assert raised.value.sqlite_errorname == "SQLITE_FULL"
+        assert not db.in_transaction
+    assert count("post") == 1
+
+
+class RollbackFails(sqlite3.Connection):
+    """A connection whose ROLLBACK fails, as it can when the disk fails."""
+
+    def execute(self, sql, *args):
+        if sql == "ROLLBACK":
+            raise sqlite3.OperationalError("disk I/O error")
+        return super().execute(sql, *args)
+
+
+def test_a_failed_rollback_does_not_hide_the_first_error(app, count):
+    with app.app_context():
+        from flask import g
+
+        broken = sqlite3.connect(
+            app.config["DATABASE"], isolation_level=None, factory=RollbackFails
+        )
+        g.db = broken
+        with pytest.raises(RuntimeError, match="the first error"):
+            with transaction():
+                broken.execute("INSERT INTO post (title, body, author_id) VALUES ('x', '', 1)")
+                raise RuntimeError("the first error")
+        # The connection is closed (which rolled back) and never handed out again.
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            broken.execute("SELECT 1")
+        assert get_db() is not broken
+        with transaction() as db:
+            db.execute("INSERT INTO post (title, body, author_id) VALUES ('next', '', 1)")
+    assert count("post") == 2
+
+
+def test_a_failed_rollback_of_a_connection_of_ones_own(app):
+    broken = sqlite3.connect(app.config["DATABASE"], isolation_level=None, factory=RollbackFails)
+    with pytest.raises(RuntimeError):
+        with transaction(broken):
+            raise RuntimeError("outside any app context")
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        broken.execute("SELECT 1")
+
+
+@pytest.mark.parametrize(
+    ("make_error", "cause"),
+    (
+        ("readonly", "the database is read-only"),
+        ("full", "the disk or the database is full"),
+        ("busy", "another writer held the lock past the busy timeout"),
+        ("syntax", None),
+        ("missing table", None),
+        ("constraint", None),
+    ),
+)
+def test_fault_cause_tells_faults_from_bugs(tmp_path, make_error, cause):
+    path = tmp_path / "x.sqlite"
+    db = sqlite3.connect(path, isolation_level=None, timeout=0)
+    db.execute("CREATE TABLE t (x UNIQUE)")
+    db.execute("INSERT INTO t VALUES (1)")
+    statements = {
+        "readonly": ("PRAGMA query_only = ON", "INSERT INTO t VALUES (2)"),
+        "full": ("PRAGMA max_page_count = 1", "INSERT INTO t VALUES (zeroblob(20000))"),
+        "busy": ("SELECT 1", "BEGIN IMMEDIATE"),
+        "syntax": ("SELECT 1", "SELEC 1"),
+        "missing table": ("SELECT 1", "SELECT * FROM nowhere"),
+        "constraint": ("SELECT 1", "INSERT INTO t VALUES (1)"),
+    }[make_error]
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    if make_error != "busy":
+        holder.execute("ROLLBACK")
+    db.execute(statements[0])
+    with pytest.raises(sqlite3.Error) as raised:
+        db.execute(statements[1])
+    assert flaskr_db.fault_cause(raised.value) == cause
+    holder.close()
+    db.close()
+
+
+def migration_names():
+    return [name for _, name, _ in flaskr_db.migrations()]
+
+
+@pytest.mark.parametrize("crash_after", range(1, len(flaskr_db.migrations()) + 1))
+def test_a_crash_right_after_a_migration_commits_is_resumed(make_app, monkeypatch, crash_after):
+    class Crash(BaseException):
+        """The process dying the moment a migration's transaction has committed."""
+
+    real_transaction = flaskr_db.transaction
+    commits = []
+
+    @contextmanager
+    def dying_transaction(db=None):
+        with real_transaction(db) as db:
+            yield db
+        commits.append(db)
+        if len(commits) == crash_after:
+            raise Crash
+
+    app = make_app()
+    monkeypatch.setattr(flaskr_db, "transaction", dying_transaction)
+    with app.app_context(), pytest.raises(Crash):
+        init_db()
+    monkeypatch.setattr(flaskr_db, "transaction", real_transaction)
+
+    # What committed carries its schema version: the next init-db starts after it.
+    with app.app_context():
+        assert flaskr_db.schema_version(get_db()) == flaskr_db.migrations()[crash_after - 1][0]
+        assert init_db() == migration_names()[crash_after:]
+        assert flaskr_db.schema_version(get_db()) == latest_version()
+
+
+@pytest.mark.parametrize("existing", (False, True))
+def test_init_db_in_parallel_applies_each_migration_once(make_app, existing):
+    app = make_app()
+    if existing:
+        # A database at an intermediate version, as an upgrade finds it.
+        with app.app_context():
+            db = get_db()
+            for _, _, sql in flaskr_db.migrations()[:2]:
+                db.executescript(sql)
+            db.execute("PRAGMA user_version = 2")
+    # Both runs reach their first migration before either takes the write lock.
+    both_ready = threading.Barrier(2, timeout=10)
+    real_transaction = flaskr_db.transaction
+    started = threading.local()
+
+    @contextmanager
+    def racing_transaction(db=None):
+        if not getattr(started, "done", False):
+            started.done = True
+            both_ready.wait()
+        with real_transaction(db) as db:
+            yield db
+
+    applied, errors = [], []
+
+    def run():
+        try:
+            with app.app_context():
+                applied.append(init_db())
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(flaskr_db, "transaction", racing_transaction)
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert errors == []
+    expected = migration_names()[2:] if existing else migration_names()
+    assert sorted(applied[0] + applied[1]) == expected
+    with app.app_context():
+        assert flaskr_db.schema_version(get_db()) == latest_version()
+
+
+def test_upgrade_from_an_intermediate_version_keeps_its_rows(make_app, monkeypatch):
+    app = make_app()
+    # A database that an older Flaskr (schema version 3) made and used.
+    first_three = flaskr_db.migrations()[:3]
+    monkeypatch.setattr(flaskr_db, "migrations", lambda: first_three)
+    with app.app_context():
+        assert init_db() == migration_names()[:3]
+        db = get_db()
+        assert flaskr_db.schema_version(db) == 3
+        from werkzeug.security import generate_password_hash
+
+        db.execute(
+            "INSERT INTO user (username, password) VALUES ('veteran', ?)",
+            (generate_password_hash("old secret pw", method="pbkdf2:sha256:50000"),),
+        )
+        db.executemany(
+            "INSERT INTO post (title, body, author_id, created) VALUES (?, ?, 1, ?)",
+            [
+                ("Owls at night", "barn owls hunting", "2020-03-01 10:00:00"),
+                ("Second post", "still here", "2020-04-01 10:00:00"),
+            ],
+        )
+        db.execute("INSERT INTO login_failure (username, address) VALUES ('veteran', '10.0.0.1')")
+    monkeypatch.undo()
+
+    with app.app_context():
+        assert init_db() == migration_names()[3:]
+        db = get_db()
+        assert flaskr_db.schema_version(db) == latest_version()
+        posts = db.execute("SELECT title, body, created FROM post ORDER BY id").fetchall()
+        assert [tuple(p)[:2] for p in posts] == [
+            ("Owls at night", "barn owls hunting"),
+            ("Second post", "still here"),
+        ]
+        assert str(posts[0]["created"]) == "2020-03-01 10:00:00"
+        assert db.execute("SELECT COUNT(*) FROM login_failure").fetchone()[0] == 1
+
+    client = app.test_client()
+    # Posts written before the search index existed are found; the old hash logs in.
+    assert b"Owls at night" in client.get("/search?q=owl").data
+    login = client.post("/auth/login", data={"username": "veteran", "password": "old secret pw"})
+    assert login.headers["Location"] == "/"
+    assert client.post("/1/comment", data={"body": "still works"}).status_code == 302
+    assert client.post("/1/like").status_code == 302
+    page = client.get("/1").data
+    assert b"still works" in page
+
+
+@pytest.fixture
+def as_file_owner(monkeypatch):
+    """os.access as an ordinary user owning the files sees it (root ignores file modes)."""
+    real_access = os.access
+
+    def access(path, mode):
+        if mode == os.W_OK and os.path.exists(path):
+            return bool(os.stat(path).st_mode & 0o200)
+        return real_access(path, mode)
+
+    monkeypatch.setattr(flaskr_db.os, "access", access)
+
+
+def leave_read_only_journal(path, database_mode=0o644):
+    """What a connection opened while the database file was 0444 leaves beside it."""
+    for suffix in ("-wal", "-shm"):
+        open(f"{path}{suffix}", "ab").close()
+        os.chmod(f"{path}{suffix}", 0o444)
+    os.chmod(path, database_mode)
+
+
+def mode(path):
+    return oct(os.stat(path).st_mode & 0o777)
+
+
+def test_a_read_only_journal_is_repaired_when_the_app_starts(app, make_app, as_file_owner):
+    path = app.config["DATABASE"]
+    leave_read_only_journal(path, 0o640)
+    make_app()
+    assert (mode(f"{path}-wal"), mode(f"{path}-shm")) == ("0o640", "0o640")
+
+
+def test_a_journal_is_left_alone_while_the_database_is_read_only(app, make_app, as_file_owner):
+    path = app.config["DATABASE"]
+    leave_read_only_journal(path, 0o444)
+    make_app()
+    assert (mode(path), mode(f"{path}-wal"), mode(f"{path}-shm")) == ("0o444",) * 3
+
+
+def test_a_journal_another_user_owns_is_left_to_the_operator(app, as_file_owner, monkeypatch):
+    path = app.config["DATABASE"]
+    leave_read_only_journal(path)
+
+    def chmod(path, mode):
+        raise PermissionError(1, "Operation not permitted", path)
+
+    monkeypatch.setattr(flaskr_db.os, "chmod", chmod)
+    flaskr_db.repair_journal_modes(path)  # no error
+    assert mode(f"{path}-shm") == "0o444"

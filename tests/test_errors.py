@@ -1,5 +1,10 @@
+import logging
+import sqlite3
+
 import pytest
 from flask import abort
+
+from flaskr.db import get_db
 
 
 def assert_site_page(response, status, text):
@@ -54,3 +59,26 @@ def test_500_page_shows_no_traceback(app, client, auth, logged_in):
     assert_site_page(response, 500, b"500 Internal Server Error")
     assert b"secret internals" not in response.data
     assert b"Traceback" not in response.data
+
+
+def test_a_programming_error_in_sql_stays_a_500(app, client, caplog):
+    def bad_sql():
+        get_db().execute("SELEC 1")
+
+    app.add_url_rule("/bad-sql", "bad_sql", bad_sql, methods=["POST"])
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    with caplog.at_level(logging.INFO, logger="flaskr"):
+        response = client.post("/bad-sql")
+    assert_site_page(response, 500, b"500 Internal Server Error")
+    assert "Retry-After" not in response.headers
+    assert b"SELEC" not in response.data
+    # A bug, unlike a fault, is logged with its traceback.
+    (error,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert error.exc_info is not None
+    assert "syntax error" in str(error.exc_info[1])
+
+
+def test_a_programming_error_in_sql_propagates_in_tests(app, client):
+    app.add_url_rule("/bad-sql", "bad_sql", lambda: get_db().execute("SELECT * FROM nowhere"))
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        client.get("/bad-sql")
