@@ -76,12 +76,25 @@ def auth(client):
 
 
 @pytest.fixture
-def count(app):
+def query(app):
+    """Return a function that runs one SQL statement on the test database and returns its rows.
+
+    Rows come back as tuples; the one place tests read or poke the database directly.
+    """
+
+    def query(statement, params=()):
+        with app.app_context():
+            return [tuple(row) for row in get_db().execute(statement, params).fetchall()]
+
+    return query
+
+
+@pytest.fixture
+def count(query):
     """Return a function that counts the rows of a table in the test database."""
 
     def count(table):
-        with app.app_context():
-            return get_db().execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        return query(f"SELECT COUNT(*) FROM {table}")[0][0]
 
     return count
 

@@ -13,21 +13,18 @@ from flaskr.auth import is_local_path, needs_rehash
 from flaskr.db import get_db
 
 
-def stored_hash(app, username):
-    with app.app_context():
-        return (
-            get_db().execute("SELECT password FROM user WHERE username = ?", (username,)).fetchone()
-        )[0]
+def stored_hash(query, username):
+    return query("SELECT password FROM user WHERE username = ?", (username,))[0][0]
 
 
-def test_register(client, app):
+def test_register(client, app, query):
     assert client.get("/auth/register").status_code == 200
 
     response = client.post(
         "/auth/register", data={"username": "alice", "password": "correct horse"}
     )
     assert response.headers["Location"] == "/auth/login"
-    assert stored_hash(app, "alice").startswith("scrypt:")
+    assert stored_hash(query, "alice").startswith("scrypt:")
 
 
 @pytest.mark.parametrize(
@@ -117,14 +114,14 @@ def test_unknown_username_costs_one_hash_check(auth, monkeypatch):
     assert all(h.startswith("scrypt:16384:8:1$") for h in checked)
 
 
-def test_old_hash_is_upgraded_at_login(app, auth):
-    assert stored_hash(app, "test").startswith("pbkdf2:sha256:50000$")
+def test_old_hash_is_upgraded_at_login(app, auth, query):
+    assert stored_hash(query, "test").startswith("pbkdf2:sha256:50000$")
     auth.login()
-    upgraded = stored_hash(app, "test")
+    upgraded = stored_hash(query, "test")
     assert upgraded.startswith("scrypt:16384:8:1$")
     auth.logout()
     assert auth.login().headers["Location"] == "/"
-    assert stored_hash(app, "test") == upgraded
+    assert stored_hash(query, "test") == upgraded
 
 
 def test_default_hash_meets_the_owasp_minimum(tmp_path):

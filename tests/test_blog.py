@@ -225,15 +225,14 @@ def test_author_without_posts(app, client):
     assert b"other has not written anything yet." in response.data
 
 
-def test_unknown_author_is_404(client):
+def test_unknown_author_is_404(client, query):
     response = client.get("/user/nobody")
     assert response.status_code == 404
     assert b"There is no user nobody." in response.data
 
 
-def post_rows(app):
-    with app.app_context():
-        return [tuple(r) for r in get_db().execute("SELECT title, body FROM post").fetchall()]
+def post_rows(query):
+    return query("SELECT title, body FROM post")
 
 
 @pytest.mark.parametrize("path", ("/create", "/1/update"))
@@ -249,23 +248,23 @@ def post_rows(app):
         (b"title=\xff&body=x", b"Title must be valid UTF-8 text."),
     ),
 )
-def test_create_update_refuse_bad_fields(client, auth, app, path, data, message):
+def test_create_update_refuse_bad_fields(client, auth, app, path, data, message, query):
     auth.login()
     response = client.post(path, data=data, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 400
     assert message in response.data
     assert b'class="flash"' in response.data
-    assert post_rows(app) == [("test title", "test\nbody")]
+    assert post_rows(query) == [("test title", "test\nbody")]
 
 
-def test_fields_at_their_limits_are_accepted(client, auth, app):
+def test_fields_at_their_limits_are_accepted(client, auth, app, query):
     auth.login()
     title, body = "t" * 200, "é" * 100_000
     assert client.post("/1/update", data={"title": title, "body": body}).status_code == 302
-    assert post_rows(app) == [(title, body)]
+    assert post_rows(query) == [(title, body)]
 
 
-def test_too_large_create_writes_nothing(make_app, app, count):
+def test_too_large_create_writes_nothing(make_app, app, count, query):
     client = make_app(MAX_CONTENT_LENGTH=1024).test_client()
     client.post("/auth/login", data={"username": "test", "password": "test"})
     response = client.post("/create", data={"title": "big", "body": "x" * 4096})
@@ -282,9 +281,8 @@ def stored_images(app):
     return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
 
 
-def post_image(app):
-    with app.app_context():
-        return get_db().execute("SELECT image FROM post WHERE id = 1").fetchone()[0]
+def post_image(query):
+    return query("SELECT image FROM post WHERE id = 1")[0][0]
 
 
 @pytest.fixture
@@ -318,19 +316,19 @@ def replace_image(other):
     assert other.post("/1/update", data=data).status_code == 302
 
 
-def test_an_edit_never_brings_back_an_image_replaced_meanwhile(app, client, overlapping):
+def test_an_edit_never_brings_back_an_image_replaced_meanwhile(app, client, overlapping, query):
     overlapping(replace_image)
     assert client.post("/1/update", data={"title": "edited", "body": ""}).status_code == 302
     # The post keeps the newer image, and its file is there; the replaced one is gone.
-    assert post_image(app) is not None
-    assert stored_images(app) == [post_image(app)]
+    assert post_image(query) is not None
+    assert stored_images(app) == [post_image(query)]
 
 
-def test_removing_an_image_replaced_meanwhile_removes_the_new_one(app, client, overlapping):
+def test_removing_an_image_replaced_meanwhile_removes_the_new_one(app, client, overlapping, query):
     overlapping(replace_image)
     data = {"title": "t", "body": "", "remove_image": "1"}
     assert client.post("/1/update", data=data).status_code == 302
-    assert post_image(app) is None
+    assert post_image(query) is None
     assert stored_images(app) == []
 
 

@@ -1,6 +1,6 @@
 import pytest
 from listing import titles
-from test_db import make_tutorial_database
+from tutorial import make_tutorial_database
 
 from flaskr.db import get_db
 from flaskr.search import MAX_TERMS, match_expression, search_terms
