@@ -39,6 +39,40 @@ MUTANTS = [
         "or int(raw) > MAX_PAGE",
         ("tests/test_blog.py", "-k", "digits"),
     ),
+    Mutant(
+        "throttling counts outside a write transaction",
+        "flaskr/security.py",
+        'does not push the wait further.\n    """\n    with transaction() as db:\n',
+        'does not push the wait further.\n    """\n'
+        "    with __import__('contextlib').nullcontext(\n"
+        "        __import__('flaskr.db').db.get_db()\n"
+        "    ) as db:\n",
+        ("tests/test_security.py", "tests/test_auth.py"),
+    ),
+    Mutant(
+        "a throttled attempt is recorded too",
+        "flaskr/security.py",
+        "        if wait:\n            return wait, None\n",
+        "",
+        ("tests/test_security.py", "tests/test_hostile.py"),
+    ),
+    Mutant(
+        "the schema version is set after COMMIT",
+        "flaskr/db.py",
+        '                db.execute(statement)\n            db.execute(f"PRAGMA user_version',
+        '                db.execute(statement)\n        db.execute(f"PRAGMA user_version',
+        ("tests/test_db.py",),
+    ),
+    Mutant(
+        "the schema version is read outside the write lock",
+        "flaskr/db.py",
+        "        with transaction(db):\n"
+        "            # Read the version inside the write lock: two init-db runs at once apply\n"
+        "            # each migration exactly once.\n"
+        "            current = schema_version(db)\n",
+        "        current = schema_version(db)\n        with transaction(db):\n",
+        ("tests/test_db.py",),
+    ),
 ]
 
 
