@@ -16,12 +16,6 @@ from flaskr.security import MAX_ID
 CROSS_SITE = b"This form was sent from another site, so it was refused."
 
 
-def sql(app, statement, params=()):
-    """Run one statement on the test database and return its rows."""
-    with app.app_context():
-        return get_db().execute(statement, params).fetchall()
-
-
 # Cross-site request refusal -------------------------------------------------------------
 
 
@@ -255,7 +249,7 @@ def logged_in(client):
     return b"Log Out" in client.get("/").data
 
 
-def test_replayed_cookie_after_logout_is_anonymous(app, client, auth):
+def test_replayed_cookie_after_logout_is_anonymous(app, client, auth, query):
     auth.login()
     stolen = client.get_cookie("session").value
     assert logged_in(client)
@@ -264,7 +258,7 @@ def test_replayed_cookie_after_logout_is_anonymous(app, client, auth):
     client.set_cookie("session", stolen)
     assert not logged_in(client)
     assert client.post("/create", data={"title": "replayed"}).headers["Location"] == ("/auth/login")
-    assert sql(app, "SELECT COUNT(*) FROM post")[0][0] == 1
+    assert query("SELECT COUNT(*) FROM post")[0][0] == 1
 
 
 def test_logout_ends_only_that_session(app, auth):
@@ -296,45 +290,45 @@ def test_token_of_another_user_is_refused(client, auth):
     assert not logged_in(client)
 
 
-def test_database_keeps_only_the_token_hash(app, client, auth):
+def test_database_keeps_only_the_token_hash(app, client, auth, query):
     auth.login()
     with client.session_transaction() as s:
         token = s["token"]
     assert len(token) >= 32
-    rows = sql(app, "SELECT token_hash, user_id FROM user_session")
+    rows = query("SELECT token_hash, user_id FROM user_session")
     assert [tuple(r) for r in rows] == [(hashlib.sha256(token.encode()).hexdigest(), 1)]
 
 
-def test_logout_deletes_the_session_record(app, auth):
+def test_logout_deletes_the_session_record(app, auth, query):
     auth.login()
     auth.logout()
-    assert sql(app, "SELECT COUNT(*) FROM user_session")[0][0] == 0
+    assert query("SELECT COUNT(*) FROM user_session")[0][0] == 0
 
 
 def test_logout_without_a_session_is_harmless(client):
     assert client.get("/auth/logout").headers["Location"] == "/"
 
 
-def test_sessions_end_after_their_lifetime(app, client, auth):
+def test_sessions_end_after_their_lifetime(app, client, auth, query):
     auth.login()
-    sql(app, "UPDATE user_session SET created = datetime('now', '-32 days')")
+    query("UPDATE user_session SET created = datetime('now', '-32 days')")
     assert not logged_in(client)
 
 
-def test_login_prunes_the_users_expired_sessions(app, auth):
+def test_login_prunes_the_users_expired_sessions(app, auth, query):
     auth.login()
-    sql(app, "UPDATE user_session SET created = datetime('now', '-32 days')")
+    query("UPDATE user_session SET created = datetime('now', '-32 days')")
     auth.login()
-    assert sql(app, "SELECT COUNT(*) FROM user_session")[0][0] == 1
+    assert query("SELECT COUNT(*) FROM user_session")[0][0] == 1
 
 
-def test_deleting_a_user_deletes_their_sessions(app, auth):
+def test_deleting_a_user_deletes_their_sessions(app, auth, query):
     auth.login()
     with app.app_context():
         db = get_db()
         db.execute("DELETE FROM post")
         db.execute("DELETE FROM user WHERE id = 1")
-    assert sql(app, "SELECT COUNT(*) FROM user_session")[0][0] == 0
+    assert query("SELECT COUNT(*) FROM user_session")[0][0] == 0
 
 
 # Huge ids --------------------------------------------------------------------------------
@@ -450,10 +444,10 @@ def test_retry_after_under_a_minute_says_one_minute(app, client):
     assert b"Try again in 1 minute." in login_from(client, "192.0.2.1").data
 
 
-def test_failures_outside_the_window_do_not_count_and_are_pruned(app, client):
+def test_failures_outside_the_window_do_not_count_and_are_pruned(app, client, query):
     add_failures(app, 30, age_seconds=901)
     assert login_from(client, "192.0.2.1").headers["Location"] == "/"
-    assert sql(app, "SELECT COUNT(*) FROM login_failure")[0][0] == 0
+    assert query("SELECT COUNT(*) FROM login_failure")[0][0] == 0
 
 
 def test_success_forgets_the_usernames_failures(app, client):
@@ -485,11 +479,11 @@ def test_throttling_holds_across_processes(make_app, app):
     assert_throttled(login_from(first, "192.0.2.1"))
 
 
-def test_invalid_input_does_not_count_as_a_failure(app, client):
+def test_invalid_input_does_not_count_as_a_failure(app, client, query):
     for _ in range(6):
         response = client.post("/auth/login", data={"username": "test\x00", "password": "x"})
         assert response.status_code == 400
-    assert sql(app, "SELECT COUNT(*) FROM login_failure")[0][0] == 0
+    assert query("SELECT COUNT(*) FROM login_failure")[0][0] == 0
 
 
 # Auth event log lines --------------------------------------------------------------------
@@ -536,14 +530,14 @@ def test_log_lines_escape_hostile_usernames(client, caplog):
 # Retrying while throttled ----------------------------------------------------------------
 
 
-def test_retrying_while_throttled_records_nothing_and_does_not_push_the_wait(app, client):
+def test_retrying_while_throttled_records_nothing_and_does_not_push_the_wait(app, client, query):
     add_failures(app, 5, age_seconds=600)
     waits = []
     for _ in range(6):
         response = login_from(client, "192.0.2.1")
         assert_throttled(response)
         waits.append(int(response.headers["Retry-After"]))
-    assert sql(app, "SELECT COUNT(*) FROM login_failure")[0][0] == 5
+    assert query("SELECT COUNT(*) FROM login_failure")[0][0] == 5
     # The oldest counted failure leaves the window in about 300 s, however often one retries.
     assert all(wait <= waits[0] <= 300 for wait in waits)
 
@@ -706,10 +700,12 @@ def test_device_that_keeps_failing_is_stopped_by_its_own_limit(app, count, caplo
     assert login_from(app.test_client(), DEVICE_OWNER_ADDRESS).headers["Location"] == "/"
 
 
-def test_device_retrying_while_throttled_records_nothing_and_does_not_push_the_wait(app, count):
+def test_device_retrying_while_throttled_records_nothing_and_does_not_push_the_wait(
+    app, count, query
+):
     owner = owner_device(app)
     fail_logins(owner, 5, "test", DEVICE_OWNER_ADDRESS)
-    sql(app, "UPDATE device_login_failure SET at = datetime('now', '-600 seconds')")
+    query("UPDATE device_login_failure SET at = datetime('now', '-600 seconds')")
     waits = []
     for _ in range(6):
         response = login_from(owner, DEVICE_OWNER_ADDRESS)
@@ -730,10 +726,10 @@ def test_device_success_forgets_only_its_own_failures(app, count):
     assert login_from(owner, DEVICE_OWNER_ADDRESS).headers["Location"] == "/"
 
 
-def test_device_failures_expire_with_the_window(app, count):
+def test_device_failures_expire_with_the_window(app, count, query):
     owner = owner_device(app)
     fail_logins(owner, 5, "test", DEVICE_OWNER_ADDRESS)
-    sql(app, "UPDATE device_login_failure SET at = datetime('now', '-901 seconds')")
+    query("UPDATE device_login_failure SET at = datetime('now', '-901 seconds')")
     assert login_from(owner, DEVICE_OWNER_ADDRESS).headers["Location"] == "/"
     assert count("device_login_failure") == 0
 

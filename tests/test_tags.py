@@ -6,19 +6,17 @@ from flaskr.forms import TAG_MAX, TAGS_MAX
 from flaskr.tags import parse_tags, save_tags
 
 
-def post_tags(app, post_id):
-    with app.app_context():
-        rows = get_db().execute(
-            "SELECT t.name FROM post_tag pt JOIN tag t ON t.id = pt.tag_id"
-            " WHERE pt.post_id = ? ORDER BY t.name",
-            (post_id,),
-        )
-        return [name for (name,) in rows]
+def post_tags(query, post_id):
+    rows = query(
+        "SELECT t.name FROM post_tag pt JOIN tag t ON t.id = pt.tag_id"
+        " WHERE pt.post_id = ? ORDER BY t.name",
+        (post_id,),
+    )
+    return [name for (name,) in rows]
 
 
-def all_tags(app):
-    with app.app_context():
-        return [name for (name,) in get_db().execute("SELECT name FROM tag ORDER BY name")]
+def all_tags(query):
+    return [name for (name,) in query("SELECT name FROM tag ORDER BY name")]
 
 
 @pytest.mark.parametrize(
@@ -60,7 +58,7 @@ def test_parse_tags_refuses(text, message):
     assert message in error
 
 
-def test_create_with_tags_links_them_everywhere(client, auth, app):
+def test_create_with_tags_links_them_everywhere(client, auth, app, query):
     auth.login()
     response = client.post(
         "/create",
@@ -71,7 +69,7 @@ def test_create_with_tags_links_them_everywhere(client, auth, app):
         },
     )
     assert response.headers["Location"] == "/"
-    assert post_tags(app, 2) == ["python", "web dev"]
+    assert post_tags(query, 2) == ["python", "web dev"]
 
     for path in ("/", "/2"):
         page = client.get(path).data
@@ -96,25 +94,25 @@ def test_unknown_tag_is_404(client):
     assert b"No post is tagged &#39;nothing&#39;." in response.data
 
 
-def test_update_form_shows_and_replaces_tags(client, auth, app):
+def test_update_form_shows_and_replaces_tags(client, auth, app, query):
     auth.login()
     client.post("/1/update", data={"title": "t", "body": "b", "tags": "one, two"})
-    assert post_tags(app, 1) == ["one", "two"]
+    assert post_tags(query, 1) == ["one", "two"]
     assert b'value="one, two"' in client.get("/1/update").data
 
     client.post("/1/update", data={"title": "t", "body": "b", "tags": "two, three"})
-    assert post_tags(app, 1) == ["three", "two"]
+    assert post_tags(query, 1) == ["three", "two"]
     # A tag no post has any more is gone, and so is its page.
-    assert all_tags(app) == ["three", "two"]
+    assert all_tags(query) == ["three", "two"]
     assert client.get("/tag/one").status_code == 404
 
     client.post("/1/update", data={"title": "t", "body": "b"})
-    assert post_tags(app, 1) == []
-    assert all_tags(app) == []
+    assert post_tags(query, 1) == []
+    assert all_tags(query) == []
 
 
 @pytest.mark.parametrize("path", ("/create", "/1/update"))
-def test_invalid_tags_write_nothing(client, auth, app, path):
+def test_invalid_tags_write_nothing(client, auth, app, path, query):
     auth.login()
     client.post("/1/update", data={"title": "test title", "body": "test\nbody", "tags": "kept"})
     with app.app_context():
@@ -129,11 +127,11 @@ def test_invalid_tags_write_nothing(client, auth, app, path):
     with app.app_context():
         after = get_db().execute("SELECT id, title, body, updated FROM post").fetchall()
     assert [tuple(r) for r in after] == [tuple(r) for r in before]
-    assert post_tags(app, 1) == ["kept"]
-    assert all_tags(app) == ["kept"]
+    assert post_tags(query, 1) == ["kept"]
+    assert all_tags(query) == ["kept"]
 
 
-def test_deleting_a_post_removes_its_tag_links(client, auth, app, count):
+def test_deleting_a_post_removes_its_tag_links(client, auth, app, count, query):
     auth.login()
     client.post("/create", data={"title": "other", "body": "", "tags": "shared"})
     client.post("/1/update", data={"title": "t", "body": "", "tags": "shared, own"})
@@ -141,7 +139,7 @@ def test_deleting_a_post_removes_its_tag_links(client, auth, app, count):
 
     client.post("/1/delete")
     assert count("post_tag") == 1
-    assert all_tags(app) == ["shared"]
+    assert all_tags(query) == ["shared"]
     assert client.get("/tag/own").status_code == 404
     assert b'<a href="/2">other</a>' in client.get("/tag/shared").data
 
