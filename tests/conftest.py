@@ -99,6 +99,38 @@ def count(query):
     return count
 
 
+# Tables that log attempts keep their time out of a snapshot, so "nothing written" can be
+# compared across a request; every other table is compared whole.
+SNAPSHOT_COLUMNS = {
+    "login_failure": "username, address",
+    "registration_attempt": "address",
+    "device_login_failure": "device",
+}
+
+
+@pytest.fixture
+def snapshot(app, query):
+    """Return a function that captures every table the views write and the stored images.
+
+    Compare two captures to show a request wrote nothing (or exactly what it should).
+    """
+
+    def snapshot():
+        tables = query(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+            " AND name NOT LIKE 'sqlite%' AND name NOT LIKE 'post_fts%'"
+        )
+        state = {
+            name: sorted(query(f"SELECT {SNAPSHOT_COLUMNS.get(name, '*')} FROM {name}"), key=repr)
+            for (name,) in tables
+        }
+        folder = app.config["UPLOAD_FOLDER"]
+        state["images"] = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+        return state
+
+    return snapshot
+
+
 @pytest.fixture
 def servers(tmp_path, monkeypatch):
     """Start servers on one fresh database (configured by FLASKR_* only); stop them after."""
