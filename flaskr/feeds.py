@@ -64,14 +64,14 @@ def feed_response(template, content_type):
 
 
 @bp.route("/feed.atom")
-@cached_page
+@cached_page()
 def atom():
     """The newest posts as an Atom 1.0 feed."""
     return feed_response("feeds/atom.xml", "application/atom+xml; charset=utf-8")
 
 
 @bp.route("/feed.rss")
-@cached_page
+@cached_page()
 def rss():
     """The newest posts as an RSS 2.0 feed."""
     return feed_response("feeds/rss.xml", "application/rss+xml; charset=utf-8")
