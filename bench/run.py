@@ -68,7 +68,7 @@ LIST_PAGES = {"index", "tag", "author", "search"}
 # changes) and with that cache off, which measures the queries and templates themselves.
 MODES = [
     ("page cache on (default)", {}),
-    ("page cache off", {"FLASKR_PAGE_CACHE_SIZE": "0"}),
+    ("page cache off", {"FLASKR_PAGE_CACHE_BYTES": "0"}),
 ]
 
 REPORT_LUA = """

@@ -69,14 +69,14 @@ def render_post_list(template, query, params=(), **context):
 
 
 @bp.route("/")
-@cached_page
+@cached_page(args=("page",))
 def index():
     """Show the newest posts, a page at a time."""
     return render_post_list("blog/index.html", INDEX_QUERY)
 
 
 @bp.route("/<int:id>")
-@cached_page
+@cached_page(args=("comments",))
 def detail(id):
     """Show one post in full, with its tags."""
     (post,) = with_tags([get_post(id, check_author=False)])
@@ -84,7 +84,7 @@ def detail(id):
 
 
 @bp.route("/user/<username>")
-@cached_page
+@cached_page(args=("page",))
 def author(username):
     """Show one author's posts (name in any case), newest first, a page at a time."""
     user = find_user(username)
@@ -94,7 +94,7 @@ def author(username):
 
 
 @bp.route("/tag/<name>")
-@cached_page
+@cached_page(args=("page",))
 def tag(name):
     """Show the posts with this tag (any case), newest first, a page at a time."""
     tag_id = find_tag(name)

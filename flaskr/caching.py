@@ -12,96 +12,167 @@ from collections import OrderedDict
 
 from flask import Response, current_app, g, make_response, request, session
 
+from .db import repair_journal_modes
+
 # A versioned static URL names one exact content, so it can be kept for a year.
 STATIC_MAX_AGE = 365 * 24 * 60 * 60
+# What each header of a cached page costs beyond its text: the tuple and two strings.
+PER_HEADER_BYTES = 150
+# What each cached page costs beyond its key, body and headers: its entry and containers.
+PER_PAGE_BYTES = 500
 
 
 class PageCache:
-    """Visitors' HTML pages by URL, dropped whenever anyone commits to the database.
+    """Visitors' pages, kept within a byte budget, dropped whenever anyone commits.
 
-    Each server thread keeps one idle read connection that only asks SQLite's
-    data_version, which changes when any other connection, in this process or another,
-    commits. A thread that sees it change starts a new generation and empties the cache;
-    a page rendered during an older generation is not kept. Every hit is preceded by
-    such a check, so a page is never served after a commit its content does not show.
+    One idle read connection (the watch) only asks SQLite's data_version, which changes
+    when any other connection, in this process or another, commits. A request that sees
+    it change starts a new generation and empties the cache; a page rendered during an
+    older generation is not kept. Every hit is preceded by such a check, so a page is
+    never served after a commit its content does not show.
+
+    Pages are kept while their bytes (body and headers) fit the budget, the least
+    recently used going first; a page larger than a sixteenth of it is never kept, so
+    that one huge page cannot push out all the others.
     """
 
-    def __init__(self, database, size):
+    def __init__(self, database, budget):
         self.database = database
-        self.size = size
+        self.budget = budget
+        self.largest = budget // 16
         self.lock = threading.Lock()
         self.pages = OrderedDict()
+        self.size = 0
         self.generation = 0
-        self.local = threading.local()
+        # The watch is shared by every thread, under its own lock, so that one thread can
+        # close it for all (see close_watch).
+        self.watch_lock = threading.Lock()
+        self.watch = None
+        self.seen = None
 
     def current_generation(self):
-        """Return the generation pages may be stored under; None when there is no database."""
-        local = self.local
-        if getattr(local, "watch", None) is None:
-            if not os.path.exists(self.database):
+        """Return the generation pages may be stored under; None when it cannot be watched now."""
+        with self.watch_lock:
+            if self.watch is None:
+                if not os.path.exists(self.database):
+                    return None
+                repair_journal_modes(self.database)
+                if not os.access(self.database, os.W_OK):
+                    # A watch opened now would get a read-only index of the write-ahead
+                    # log, which SQLite shares with every connection of this process, and
+                    # keep them all read-only after the file is writable again.
+                    return None
+                self.watch = open_watch(self.database)
+                self.seen = None
+            try:
+                (version,) = self.watch.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error:
+                # Unreadable: serve nothing from the cache; the page itself will say why.
+                self.watch.close()
+                self.watch = None
                 return None
-            local.watch = sqlite3.connect(self.database, check_same_thread=True)
-            local.seen = None
-        try:
-            (version,) = local.watch.execute("PRAGMA data_version").fetchone()
-        except sqlite3.Error:
-            # Unreadable: serve nothing from the cache; the page itself will say why.
-            local.watch.close()
-            local.watch = None
-            return None
-        if version != local.seen:
-            local.seen = version
-            with self.lock:
-                self.generation += 1
-                self.pages.clear()
-        return self.generation
+            if version != self.seen:
+                # Under the watch's lock: no other thread may see this version and serve
+                # a page from before the change while the cache is being emptied.
+                self.seen = version
+                with self.lock:
+                    self.generation += 1
+                    self.pages.clear()
+                    self.size = 0
+            return self.generation
 
-    def get(self, url):
-        """Return the cached page for url, or None."""
+    def close_watch(self):
+        """Close the watch, so that the next page opens a new one.
+
+        SQLite shares some of a database's state between the connections of a process:
+        a watch opened during a fault (a read-only file gives it a read-only index of the
+        write-ahead log) would keep every writer failing after the fault is gone.
+        """
+        with self.watch_lock:
+            if self.watch is not None:
+                self.watch.close()
+                self.watch = None
+
+    def get(self, key):
+        """Return the cached page for key, or None."""
         with self.lock:
-            page = self.pages.get(url)
+            page = self.pages.get(key)
             if page is not None:
-                self.pages.move_to_end(url)
+                self.pages.move_to_end(key)
             return page
 
-    def put(self, url, generation, page):
-        """Keep a page rendered during generation, unless the data changed since."""
+    def put(self, key, generation, page):
+        """Keep a page rendered in generation, unless the data changed since or it is too large."""
+        size = entry_size(key, page)
+        if size > self.largest:
+            return
         with self.lock:
             if generation != self.generation:
                 return
-            self.pages[url] = page
-            self.pages.move_to_end(url)
-            while len(self.pages) > self.size:
-                self.pages.popitem(last=False)
+            if key in self.pages:
+                self.size -= entry_size(key, self.pages.pop(key))
+            self.pages[key] = page
+            self.size += size
+            while self.size > self.budget:
+                evicted = self.pages.popitem(last=False)
+                self.size -= entry_size(*evicted)
 
 
-def cached_page(view):
+def open_watch(database):
+    """Open the page cache's connection to the database, for any thread (under its lock)."""
+    return sqlite3.connect(database, check_same_thread=False)
+
+
+def entry_size(key, page):
+    """Return roughly the bytes a cached page takes: its key, body and headers, with overheads."""
+    data, headers = page
+    key_bytes = sum(len(part) for part in key if part is not None)
+    header_bytes = sum(len(name) + len(value) + PER_HEADER_BYTES for name, value in headers)
+    return PER_PAGE_BYTES + key_bytes + len(data) + header_bytes
+
+
+def close_watch_after_fault():
+    """After a database fault, make the page cache open a new watch (see PageCache.close_watch)."""
+    cache = current_app.extensions.get("page_cache")
+    if cache is not None:
+        cache.close_watch()
+
+
+def cached_page(args=()):
     """Serve a visitor's request for this page from the page cache; keep what it renders.
 
-    Only visitors with an empty session (no login, no message waiting to be shown) share
-    pages; anyone else gets the view itself. Only 200 responses are kept, with their
-    headers, so a feed's ETag and Last-Modified still answer conditional requests.
+    args names the query arguments the view reads: pages are kept by URL path and the
+    first value of each of those, so any other argument is ignored (a flood of made-up
+    ones creates no entries). Only visitors with an empty session (no login, no message
+    waiting to be shown) share pages; anyone else gets the view itself. Only 200
+    responses are kept, with their headers, so a feed's ETag and Last-Modified still
+    answer conditional requests.
     """
 
-    @functools.wraps(view)
-    def wrapped_view(**kwargs):
-        cache = current_app.extensions.get("page_cache")
-        if cache is None or session:
-            return view(**kwargs)
-        generation = cache.current_generation()
-        if generation is None:
-            return view(**kwargs)
-        page = cache.get(request.url)
-        if page is not None:
-            data, headers = page
-            return Response(data, headers=headers).make_conditional(request)
-        response = make_response(view(**kwargs))
-        if response.status_code == 200:
-            page = (response.get_data(), response.headers.to_wsgi_list())
-            cache.put(request.url, generation, page)
-        return response
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped_view(**kwargs):
+            cache = current_app.extensions.get("page_cache")
+            if cache is None or session:
+                return view(**kwargs)
+            generation = cache.current_generation()
+            if generation is None:
+                return view(**kwargs)
+            # The host is part of the key: feeds carry absolute links.
+            key = (request.base_url, *(request.args.get(name) for name in args))
+            page = cache.get(key)
+            if page is not None:
+                data, headers = page
+                return Response(data, headers=headers).make_conditional(request)
+            response = make_response(view(**kwargs))
+            if response.status_code == 200:
+                page = (response.get_data(), response.headers.to_wsgi_list())
+                cache.put(key, generation, page)
+            return response
 
-    return wrapped_view
+        return wrapped_view
+
+    return decorator
 
 
 def static_versions(folder):
@@ -171,9 +242,9 @@ def cache_static_file(response):
 
 def init_app(app):
     """Cache visitors' pages, version static URLs and set cache headers on every response."""
-    if app.config["PAGE_CACHE_SIZE"]:
+    if app.config["PAGE_CACHE_BYTES"]:
         app.extensions["page_cache"] = PageCache(
-            app.config["DATABASE"], app.config["PAGE_CACHE_SIZE"]
+            app.config["DATABASE"], app.config["PAGE_CACHE_BYTES"]
         )
     app.extensions["static_versions"] = static_versions(app.static_folder)
     app.url_defaults(add_static_version)

@@ -6,23 +6,42 @@ from .auth import login_required
 from .blog import get_post
 from .db import get_db, transaction
 from .forms import COMMENT_MAX, FormError, text_field
+from .pagination import Page, page_number
 
 bp = Blueprint("comments", __name__)
 
+# Comments on one page of a post: the newest first, older ones through ?comments=N.
+COMMENTS_PER_PAGE = 50
+
+# A page of a post's comments, newest first (walking the comment_post_created index
+# backwards); shown oldest first.
+COMMENT_PAGE_QUERY = (
+    "SELECT c.id, c.body, c.created, c.author_id, u.username"
+    " FROM comment c JOIN user u ON u.id = c.author_id"
+    " WHERE c.post_id = ? ORDER BY c.created DESC, c.id DESC LIMIT ? OFFSET ?"
+)
+
 
 @bp.app_template_global()
-def comments_for(post_id):
-    """Return a post's comments with their authors' names, oldest first."""
-    return (
+def comment_page(post):
+    """Return the page of post's comments named by ?comments=N (1: the newest), oldest first.
+
+    has_prev says newer comments exist, has_next older ones; a page past the last is 404.
+    One row more than a page is read to know whether older comments exist.
+    """
+    number = page_number("comments")
+    rows = (
         get_db()
         .execute(
-            "SELECT c.id, c.body, c.created, c.author_id, u.username"
-            " FROM comment c JOIN user u ON u.id = c.author_id"
-            " WHERE c.post_id = ? ORDER BY c.created, c.id",
-            (post_id,),
+            COMMENT_PAGE_QUERY,
+            (post["id"], COMMENTS_PER_PAGE + 1, (number - 1) * COMMENTS_PER_PAGE),
         )
         .fetchall()
     )
+    if number > 1 and not rows:
+        abort(404, "There is no such page of comments.")
+    newest = rows[:COMMENTS_PER_PAGE]
+    return Page(newest[::-1], number, number > 1, len(rows) > COMMENTS_PER_PAGE)
 
 
 def get_comment(id):

@@ -9,6 +9,7 @@ import sqlite3
 from flask import current_app, render_template, request
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
+from .caching import close_watch_after_fault
 from .db import fault_cause, repair_journal_modes
 from .health import FAULT_RETRY_AFTER_SECONDS, write_check
 from .logs import printable
@@ -39,6 +40,7 @@ def handle_database_error(error):
         raise error
     write_check().note_fault()
     repair_journal_modes(current_app.config["DATABASE"])
+    close_watch_after_fault()
     current_app.logger.warning(
         "database fault on %s %s: %s (%s)", request.method, printable(request.path), cause, error
     )

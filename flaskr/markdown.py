@@ -1,6 +1,11 @@
-"""Markdown: post bodies rendered to safe HTML, cached because every page view renders them."""
+"""Markdown: post bodies rendered to safe HTML, cached because every page view renders them.
+
+Also excerpts of rendered HTML (feeds, lists) cut where no tag or entity breaks.
+"""
 
 import functools
+import re
+from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -29,6 +34,96 @@ def render_markdown(text):
     """Render Markdown text to HTML that is safe to put in a page."""
     # Safe by construction: the parser escapes all text and raw HTML is off.
     return Markup(_parser.render(text))  # noqa: S704
+
+
+# The units an excerpt is never cut inside: a tag, or an entity (one character shown).
+HTML_UNIT = re.compile(r"<[^>]*>|&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{0,31});")
+# A tag's name, with the slash of an end tag and that of a self-closing tag.
+TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)[^>]*?(/?)>")
+# Nothing but white space up to the end.
+ONLY_SPACE_LEFT = re.compile(r"\s*\Z")
+# Text up to its last white space character.
+UP_TO_LAST_SPACE = re.compile(r".*\s", re.DOTALL)
+# Elements that have no end tag.
+VOID_ELEMENTS = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+)
+# Elements that hold other elements, not text: no ellipsis is added inside them.
+CONTAINERS = frozenset({"ul", "ol", "dl", "blockquote", "table", "thead", "tbody", "tfoot", "tr"})
+# Blocks: an excerpt that ends with one ended between blocks, so it needs no ellipsis.
+BLOCK_END = re.compile(r"</(?:p|li|ul|ol|dl|dd|dt|pre|blockquote|table|h[1-6])>\Z")
+# Past this many bytes of HTML per character of an excerpt's length, it is cut even if
+# few characters are shown: markup alone (empty links, rules) must not make it large.
+HTML_BYTES_PER_CHARACTER = 8
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """The start of rendered HTML, and whether anything after it was left out."""
+
+    html: Markup
+    cut: bool
+
+
+def excerpt_html(html, length):
+    """Return about the first `length` shown characters of rendered HTML, as an Excerpt.
+
+    The cut comes after a whole word (inside one only when the first word alone is too
+    long), never inside a tag or an entity; the elements still open there are closed,
+    and text cut short ends with an ellipsis. The HTML must be as render_markdown makes
+    it: no `<` or `>` in text or attribute values, every `&` starting an entity.
+    """
+    html = str(html)
+    cut = cut_offset(html, length)
+    if cut is None or ONLY_SPACE_LEFT.match(html, cut):
+        return Excerpt(Markup(html), False)  # noqa: S704 (render_markdown's own HTML)
+    kept = html[:cut].rstrip()
+    while kept.endswith(">"):
+        # An element opened just before the cut would stay empty: leave it out.
+        tag = TAG.fullmatch(kept, kept.rfind("<"))
+        if tag is None or tag.group(1) or tag.group(3) or tag.group(2).lower() in VOID_ELEMENTS:
+            break
+        kept = kept[: tag.start()].rstrip()
+    open_elements = []
+    for tag in TAG.finditer(kept):
+        closing, name, self_closing = tag.group(1), tag.group(2).lower(), tag.group(3)
+        if closing:
+            open_elements.pop()  # the renderer closes elements in order
+        elif not self_closing and name not in VOID_ELEMENTS:
+            open_elements.append(name)
+    between_blocks = not open_elements or open_elements[-1] in CONTAINERS
+    ellipsis = "" if between_blocks or BLOCK_END.search(kept, len(kept) - 13) else "\u2026"
+    closers = "".join(f"</{name}>" for name in reversed(open_elements))
+    return Excerpt(Markup(kept + ellipsis + closers), True)  # noqa: S704 (cut between units)
+
+
+def cut_offset(html, length):
+    """Return where to cut html for an excerpt of `length` shown characters; None: keep all.
+
+    A tag shows nothing, an entity one character. The cut is at the last white space
+    shown before the limit (of characters, or of bytes of HTML); without one, at the limit.
+    """
+    if len(html) <= length:
+        return None
+    max_offset = length * HTML_BYTES_PER_CHARACTER
+    shown, position, last_space = 0, 0, None
+    units = HTML_UNIT.finditer(html)
+    while True:
+        unit = next(units, None)
+        text_end = len(html) if unit is None else unit.start()
+        room = min(length - shown, max_offset - position)
+        # The text that fits and the character after it: a space there ends a whole word.
+        seen = UP_TO_LAST_SPACE.match(html, position, min(text_end, position + room + 1))
+        if seen:
+            last_space = seen.end() - 1
+        if text_end - position > room:
+            return last_space if last_space is not None else position + room
+        if unit is None:
+            return None
+        shown += text_end - position + unit.group().startswith("&")
+        if shown > length or unit.end() > max_offset:
+            return last_space if last_space is not None else unit.start()
+        position = unit.end()
 
 
 def init_app(app):

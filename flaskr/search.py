@@ -35,7 +35,7 @@ def match_expression(terms):
 
 
 @bp.route("/search")
-@cached_page
+@cached_page(args=("q", "page"))
 def search():
     """Show the posts matching ?q=, best match first, a page at a time."""
     q = request.args.get("q", "")

@@ -17,7 +17,8 @@ DEFAULTS = {
     "MAX_FORM_PARTS": 1000,
     "IMAGE_MAX_BYTES": 5 * 1024 * 1024,
     "IMAGE_MAX_PIXELS": 25_000_000,
-    "PAGE_CACHE_SIZE": 256,
+    # Visitors' pages kept in memory, in bytes (32 MB); 0 turns the page cache off.
+    "PAGE_CACHE_BYTES": 32 * 1024 * 1024,
     "SQLITE_SYNCHRONOUS": "FULL",
     "SQLITE_BUSY_TIMEOUT_MS": 5000,
     # /healthz answers 503 when less room than this is left for the database to grow.

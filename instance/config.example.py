@@ -35,8 +35,9 @@
 # IMAGE_MAX_PIXELS = 25_000_000
 # UPLOAD_FOLDER = "/var/lib/flaskr/uploads"
 
-# Visitors' pages kept in memory until the database changes; 0 turns the cache off.
-# PAGE_CACHE_SIZE = 256
+# Bytes of visitors' pages kept in memory until the database changes (a page larger
+# than a sixteenth of this is not kept); 0 turns the cache off.
+# PAGE_CACHE_BYTES = 32 * 1024 * 1024
 
 # SQLite durability: FULL (default) survives power loss; NORMAL is faster and
 # survives application crashes.

@@ -73,6 +73,48 @@ MUTANTS = [
         "        current = schema_version(db)\n        with transaction(db):\n",
         ("tests/test_db.py",),
     ),
+    Mutant(
+        "the page cache keys on the whole URL",
+        "flaskr/caching.py",
+        "key = (request.base_url, *(request.args.get(name) for name in args))",
+        "key = (request.url,)",
+        ("tests/test_caching.py",),
+    ),
+    Mutant(
+        "a page over a sixteenth of the cache's budget is kept",
+        "flaskr/caching.py",
+        "        if size > self.largest:\n            return\n",
+        "",
+        ("tests/test_caching.py",),
+    ),
+    Mutant(
+        "the page cache's watch stays open after a database fault",
+        "flaskr/errors.py",
+        "    close_watch_after_fault()\n",
+        "",
+        ("tests/test_faults.py", "-k", "watch"),
+    ),
+    Mutant(
+        "an excerpt leaves its elements open",
+        "flaskr/markdown.py",
+        'closers = "".join(f"</{name}>" for name in reversed(open_elements))',
+        'closers = ""',
+        ("tests/test_markdown.py",),
+    ),
+    Mutant(
+        "feeds carry whole bodies",
+        "flaskr/feeds.py",
+        "    if not excerpt.cut:\n",
+        "    if True:\n        return render_markdown(post['body'])\n    if not excerpt.cut:\n",
+        ("tests/test_feeds.py",),
+    ),
+    Mutant(
+        "a post page shows all its comments",
+        "flaskr/comments.py",
+        "COMMENTS_PER_PAGE = 50",
+        "COMMENTS_PER_PAGE = 1000",
+        ("tests/test_comments.py",),
+    ),
 ]
 
 

@@ -1,10 +1,12 @@
+import os
 import re
 import sqlite3
 
 import pytest
 from flask import Response, template_rendered, url_for
+from listing import add_posts
 
-from flaskr.caching import STATIC_MAX_AGE, PageCache
+from flaskr.caching import STATIC_MAX_AGE, PageCache, entry_size
 from flaskr.db import get_db
 
 
@@ -178,31 +180,137 @@ def test_error_pages_are_not_cached(client, renders):
     assert renders == ["errors/error.html", "errors/error.html"]
 
 
-def test_the_cache_keeps_only_the_most_recent_pages(make_app, app):
-    small = make_app(PAGE_CACHE_SIZE=2)
+def page_of(size):
+    """A cached page whose body is size bytes, with one header."""
+    return (b"x" * size, [("Content-Type", "text/html; charset=utf-8")])
+
+
+def test_the_cache_keeps_the_most_recently_used_pages_within_its_bytes(app):
+    cache = PageCache(app.config["DATABASE"], 64_000)
+    generation = cache.current_generation()
+    entry = entry_size(("/00",), page_of(2000))
+    assert entry <= cache.largest
+    for number in range(40):
+        if number >= 2:
+            cache.get(("/01",))  # used again and again: kept, unlike the older ones around it
+        cache.put((f"/{number:02d}",), generation, page_of(2000))
+        assert cache.size <= cache.budget
+        assert cache.size == sum(entry_size(key, page) for key, page in cache.pages.items())
+    kept = cache.budget // entry
+    assert 2 < kept < 40
+    newest = [(f"/{number:02d}",) for number in range(41 - kept, 39)]
+    assert list(cache.pages) == [*newest, ("/01",), ("/39",)]
+
+
+def test_a_page_kept_again_replaces_its_bytes(app):
+    cache = PageCache(app.config["DATABASE"], 64_000)
+    generation = cache.current_generation()
+    cache.put(("/",), generation, page_of(2000))
+    cache.put(("/",), generation, page_of(100))
+    assert cache.get(("/",)) == page_of(100)
+    assert cache.size == entry_size(("/",), page_of(100))
+
+
+def test_a_page_over_a_sixteenth_of_the_budget_is_served_but_not_kept(make_app, app):
+    with app.app_context():
+        get_db().execute("UPDATE post SET body = ?", ("big " * 5000,))
+    small = make_app(PAGE_CACHE_BYTES=16 * 20_000)
     client = small.test_client()
-    for url in ("/", "/1", "/?page=1", "/1"):
-        client.get(url)
-    cache = small.extensions["page_cache"]
-    assert [url.removeprefix("http://localhost") for url in cache.pages] == ["/?page=1", "/1"]
+    renders = []
+
+    def record(sender, template, context, **extra):
+        renders.append(template.name)
+
+    with template_rendered.connected_to(record, small):
+        for _ in range(2):
+            response = client.get("/1")
+            assert response.status_code == 200
+            assert b"big big" in response.data
+            assert len(response.data) > 20_000
+        assert renders == ["blog/detail.html", "blog/detail.html"]
+        assert not small.extensions["page_cache"].pages
+        # A smaller page still is.
+        client.get("/search?q=absent")
+        client.get("/search?q=absent")
+    assert renders.count("search/search.html") == 1
+    assert len(small.extensions["page_cache"].pages) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("/feed.atom", "feeds/atom.xml"),
+        ("/", "blog/index.html"),
+        ("/1", "blog/detail.html"),
+        ("/tag/none", "errors/error.html"),
+        ("/search?q=test", "search/search.html"),
+        ("/user/test", "blog/author.html"),
+    ],
+)
+def test_made_up_query_arguments_make_no_new_entries(app, client, renders, path, template):
+    joiner = "&" if "?" in path else "?"
+    pages = {client.get(f"{path}{joiner}r={r}").data for r in range(50)}
+    assert len(pages) == 1
+    cache = app.extensions["page_cache"]
+    if template == "errors/error.html":
+        assert renders == [template] * 50  # errors are never kept
+    else:
+        assert renders == [template]
+        assert len(cache.pages) == 1
+        assert client.get(path).data in pages
+        assert renders == [template]
+
+
+def test_the_arguments_a_page_reads_make_their_own_entries(app, client, renders):
+    add_posts(app, 11)
+    client.get("/")
+    client.get("/?page=2")
+    client.get("/?page=2&r=1")
+    client.get("/search?q=post")
+    client.get("/search?q=test")
+    client.get("/search?q=post&page=2")
+    assert renders == ["blog/index.html"] * 2 + ["search/search.html"] * 3
+    assert b"post 6" in client.get("/?page=2&r=2").data
+    assert len(app.extensions["page_cache"].pages) == 5
+
+
+def test_a_flood_of_made_up_urls_stays_within_the_budget(make_app, app):
+    with app.app_context():
+        get_db().execute("UPDATE post SET body = ?", ('"' * 100_000,))
+    client = make_app(PAGE_CACHE_BYTES=16 * 1024 * 1024).test_client()
+    cache = client.application.extensions["page_cache"]
+    for r in range(30):
+        assert client.get(f"/1?r={r}").status_code == 200
+        assert client.get(f"/tag/none?r={r}").status_code == 404
+        assert cache.size <= cache.budget
+    assert [key[0] for key in cache.pages] == ["http://localhost/1"]
+
+
+def test_pages_are_kept_per_host(client):
+    first = client.get("/feed.atom", base_url="http://one.example")
+    second = client.get("/feed.atom", base_url="http://two.example")
+    assert b"http://one.example/1" in first.data
+    assert b"http://two.example/1" in second.data
+    assert b"one.example" not in second.data
 
 
 def test_the_cache_can_be_switched_off(make_app, app):
-    client = make_app(PAGE_CACHE_SIZE=0).test_client()
+    client = make_app(PAGE_CACHE_BYTES=0).test_client()
     assert client.get("/").status_code == 200
     assert "page_cache" not in client.application.extensions
 
 
 def test_a_page_rendered_before_a_change_is_not_kept(app):
-    cache = PageCache(app.config["DATABASE"], 10)
+    cache = PageCache(app.config["DATABASE"], 16_000)
     generation = cache.current_generation()
     other = sqlite3.connect(app.config["DATABASE"])
     other.execute("DELETE FROM post")
     other.commit()
     other.close()
     assert cache.current_generation() == generation + 1
-    cache.put("http://localhost/", generation, b"old page")
-    assert cache.get("http://localhost/") is None
+    cache.put(("http://localhost/",), generation, page_of(10))
+    assert cache.get(("http://localhost/",)) is None
+    assert cache.size == 0
 
 
 def test_no_database_means_no_cache(make_app, tmp_path):
@@ -247,3 +355,30 @@ def test_a_not_modified_answer_is_not_kept(app, client):
     assert client.get("/feed.atom", headers={"If-None-Match": etag}).status_code == 304
     assert not app.extensions["page_cache"].pages
     assert client.get("/feed.atom").status_code == 200
+
+
+def test_no_watch_is_opened_while_the_database_file_is_read_only(app, client, renders, monkeypatch):
+    # A watch opened now would keep the process's writers read-only after the file is
+    # writable again (SQLite shares its index of the write-ahead log between them).
+    path = app.config["DATABASE"]
+    real_access = os.access
+
+    def access(path, mode):  # as the file's owner sees it: root ignores modes
+        if mode == os.W_OK and os.path.exists(path):
+            return bool(os.stat(path).st_mode & 0o200)
+        return real_access(path, mode)
+
+    monkeypatch.setattr(os, "access", access)
+    cache = app.extensions["page_cache"]
+    os.chmod(path, 0o444)
+    try:
+        assert client.get("/").status_code == 200
+        assert client.get("/").status_code == 200
+        assert cache.watch is None
+        assert renders == ["blog/index.html"] * 2
+    finally:
+        os.chmod(path, 0o644)
+    client.get("/")
+    client.get("/")
+    assert cache.watch is not None
+    assert renders == ["blog/index.html"] * 3

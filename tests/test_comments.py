@@ -1,5 +1,8 @@
+import re
+
 import pytest
 
+from flaskr.comments import COMMENT_PAGE_QUERY
 from flaskr.db import get_db
 
 
@@ -134,3 +137,79 @@ def test_comments_go_with_their_post(client, auth, count):
     comment(client, "soon gone")
     client.post("/1/delete")
     assert count("comment") == 0
+
+
+def add_comments(app, n, body="comment"):
+    """Add n comments by user 2 on post 1, the k-th made k seconds after the first."""
+    with app.app_context():
+        get_db().executemany(
+            "INSERT INTO comment (post_id, author_id, body, created) VALUES (1, 2, ?, ?)",
+            [(f"{body} {k}", f"2019-01-01 00:{k // 60:02d}:{k % 60:02d}") for k in range(1, n + 1)],
+        )
+
+
+def shown_comments(page):
+    """The ids of the comments a post page shows, in order."""
+    return [int(i) for i in re.findall(r'id="comment-(\d+)"', page.decode())]
+
+
+def test_a_post_page_shows_its_newest_fifty_comments_and_links_to_older_ones(app, client):
+    add_comments(app, 150, '"' * 4990)
+    first = client.get("/1")
+    # All 150 made a 3.8 MB page; a third of them now.
+    assert first.status_code == 200
+    assert len(first.data) < 1_400_000
+    assert shown_comments(first.data) == list(range(101, 151))  # oldest first within it
+    assert b'href="/1?comments=2#comments">&larr; Older comments</a>' in first.data
+    assert b"Newer comments" not in first.data
+
+    second = client.get("/1?comments=2")
+    assert shown_comments(second.data) == list(range(51, 101))
+    assert b'href="/1?comments=3#comments">&larr; Older comments</a>' in second.data
+    assert b'href="/1#comments">Newer comments &rarr;</a>' in second.data
+
+    third = client.get("/1?comments=3")
+    assert shown_comments(third.data) == list(range(1, 51))
+    assert b"Older comments" not in third.data
+    assert b'href="/1?comments=2#comments">Newer comments &rarr;</a>' in third.data
+
+    assert client.get("/1?comments=1").data == first.data
+    # The count still counts every comment.
+    assert b"150 comments" in client.get("/").data
+
+
+@pytest.mark.parametrize("number", ["4", "0", "-1", "x", "2.0", "9" * 5000])
+def test_a_page_of_comments_past_the_last_is_404(app, client, number):
+    add_comments(app, 150)
+    response = client.get(f"/1?comments={number}")
+    assert response.status_code == 404
+    assert b"There is no such page" in response.data
+
+
+def test_a_post_without_comments_has_one_page(client):
+    page = client.get("/1").data
+    assert b"No comments yet." in page
+    assert b"Older comments" not in page
+    assert client.get("/1?comments=2").status_code == 404
+
+
+def test_a_new_comment_lands_on_the_first_page_at_its_anchor(app, client, auth):
+    add_comments(app, 120)
+    auth.login()
+    response = comment(client, "the newest word")
+    assert response.headers["Location"] == "/1#comment-121"
+    page = client.get("/1").data
+    assert b'id="comment-121"' in page
+    assert shown_comments(page)[-1] == 121
+    assert b"the newest word" in page
+    assert b'name="body"' in page  # the comment form is still there
+
+
+def test_a_page_of_comments_walks_the_comment_index(app):
+    with app.app_context():
+        steps = [
+            row[3]
+            for row in get_db().execute(f"EXPLAIN QUERY PLAN {COMMENT_PAGE_QUERY}", (1, 51, 0))
+        ]
+    assert steps[0].startswith("SEARCH c USING INDEX comment_post_created (post_id=?)")
+    assert not [step for step in steps if "TEMP B-TREE" in step]

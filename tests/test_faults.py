@@ -14,8 +14,8 @@ import threading
 import pytest
 from images import image_bytes
 
+from flaskr import caching, health
 from flaskr import db as flaskr_db
-from flaskr import health
 
 
 def with_image(client):
@@ -259,3 +259,52 @@ def test_a_write_after_write_access_returns_repairs_the_journal_modes(
     assert oct(os.stat(f"{path}-shm").st_mode & 0o777) == "0o644"
     fault.stop()
     reader.close()
+
+
+def test_a_fault_closes_the_page_caches_watch_so_writes_heal(
+    app, client, auth, monkeypatch, snapshot
+):
+    # SQLite shares some of a database's state between the connections of a process: the
+    # page cache's watch, opened during a read-only episode, kept every writer read-only
+    # until a restart. Here the watch opened during the fault holds the write lock, which
+    # keeps writers failing in the same way for as long as it stays open.
+    app.config["SQLITE_BUSY_TIMEOUT_MS"] = 50
+    faulty = False
+    real_open_watch = caching.open_watch
+
+    def open_watch(database):
+        watch = real_open_watch(database)
+        if faulty:
+            watch.execute("BEGIN IMMEDIATE")
+        return watch
+
+    monkeypatch.setattr(caching, "open_watch", open_watch)
+    visitor = app.test_client()
+    auth.login()
+    before = snapshot()
+    faulty = True
+    assert b"0 likes" in visitor.get("/").data  # the visitor's page opens the watch
+    response = ACTIONS["like"](client)
+    faulty = False
+
+    assert response.status_code == 503
+    assert snapshot() == before
+    # Once the fault is gone, writes resume with no restart, and the cache works again.
+    assert ACTIONS["like"](client).status_code == 302
+    assert b"1 like" in visitor.get("/").data
+    assert b"1 like" in visitor.get("/").data
+    assert app.extensions["page_cache"].watch is not None
+
+
+def test_a_fault_with_the_page_cache_off_answers_503_and_heals(make_app, app, monkeypatch):
+    uncached = make_app(PAGE_CACHE_BYTES=0)
+    client = uncached.test_client()
+    client.post("/auth/login", data={"username": "test", "password": "test"})
+    fault = Locked(uncached, monkeypatch)
+    fault.start()
+    try:
+        response = ACTIONS["like"](client)
+    finally:
+        fault.stop()
+    assert response.status_code == 503
+    assert ACTIONS["like"](client).status_code == 302

@@ -116,3 +116,45 @@ def test_every_page_announces_the_feeds(client):
         page = client.get(path).data
         assert b'<link rel="alternate" type="application/atom+xml"' in page, path
         assert b'href="/feed.atom"' in page and b'href="/feed.rss"' in page
+
+
+def content(entry, version):
+    """An entry's HTML, where each format keeps it."""
+    return entry.content[0].value if version == "atom10" else entry.summary
+
+
+@pytest.mark.parametrize(("path", "version", "content_type"), FEEDS)
+def test_a_feed_of_the_longest_posts_stays_small(app, client, path, version, content_type):
+    with app.app_context():
+        get_db().executemany(
+            "INSERT INTO post (title, body, author_id) VALUES (?, ?, 1)",
+            [(f"long {k}", '"' * 100_000) for k in range(10)]
+            + [(f"links {k}", "[](https://example.org/)" * 4000) for k in range(10)],
+        )
+    response, feed = parse(client, path)
+    assert len(response.data) < 1_000_000
+    assert len(feed.entries) == 20
+    for entry in feed.entries:
+        html = content(entry, version)
+        assert html.endswith(f'<p><a href="{entry.link}">Continue reading</a></p>')
+        assert entry.link.startswith("http://localhost/")
+    assert content(feed.entries[-1], version).startswith("<p>" + "&quot;" * 2000 + "\u2026</p>")
+
+
+@pytest.mark.parametrize(("path", "version", "content_type"), FEEDS)
+def test_a_long_post_is_cut_between_words_with_a_link_to_the_rest(
+    app, client, path, version, content_type
+):
+    body = "word " * 1000 + "*the end*"
+    with app.app_context():
+        db = get_db()
+        db.execute("UPDATE post SET body = ? WHERE id = 1", (body,))
+        db.execute("INSERT INTO post (title, body, author_id) VALUES ('short', 'all *here*', 1)")
+    _, feed = parse(client, path)
+    short, long = feed.entries
+    assert content(short, version) == "<p>all <em>here</em></p>"
+    html = content(long, version)
+    assert html.startswith("<p>word word ")
+    assert html.count("word") == 400  # 2,000 characters: 400 whole words
+    assert "the end" not in html
+    assert html.endswith('word\u2026</p><p><a href="http://localhost/1">Continue reading</a></p>')

@@ -1,6 +1,9 @@
+import re
+from html.parser import HTMLParser
+
 import pytest
 
-from flaskr.markdown import render_markdown
+from flaskr.markdown import HTML_BYTES_PER_CHARACTER, Excerpt, excerpt_html, render_markdown
 
 
 def test_markdown_is_rendered():
@@ -63,3 +66,115 @@ def test_the_index_shows_rendered_bodies(app, client):
         get_db().execute("UPDATE post SET body = '**strong** <b>x</b>' WHERE id = 1")
     page = client.get("/").data
     assert b"<strong>strong</strong> &lt;b&gt;x&lt;/b&gt;" in page
+
+
+class WellFormed(HTMLParser):
+    """Checks that every element is closed, in order, and collects the text shown."""
+
+    VOID = {"br", "hr", "img"}
+
+    def __init__(self, html):
+        super().__init__(convert_charrefs=True)
+        self.open, self.text = [], ""
+        self.feed(str(html))
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.open and self.open.pop() == tag
+
+    def handle_data(self, data):
+        self.text += data
+
+
+RICH = (
+    "Plain *emphasis with **strong inside** it* then [a link *with* style](https://example.org/a?b=1&c=2)"
+    ' & "quotes" <tags> &copy; caf\u00e9.\n\n'
+    "```\ncode <x> & y\n  indented line\n```\n\n"
+    "- first item\n- second *item*\n  - nested item\n\n"
+    "1. one\n2. two\n\n> quoted **text** here\n\n"
+    "Line with `inline <code>` and a hard  \nbreak ![an image](https://example.org/i.png) end."
+)
+
+
+def test_an_excerpt_that_fits_is_the_whole_html():
+    html = render_markdown("short *text*")
+    excerpt = excerpt_html(html, 2000)
+    assert excerpt == Excerpt(html, False)
+    assert excerpt_html(render_markdown(RICH), 10_000).cut is False
+
+
+def test_an_excerpt_is_well_formed_at_every_length():
+    html = render_markdown(RICH)
+    full_text = WellFormed(html).text
+    for length in range(1, len(full_text) + 10):
+        excerpt = excerpt_html(html, length)
+        checked = WellFormed(excerpt.html)  # every tag closed, none cut in half
+        assert checked.open == [], (length, excerpt.html)
+        # No entity cut in half: every & still starts a whole entity.
+        assert re.fullmatch(r"([^&]|&(amp|lt|gt|quot);)*", str(excerpt.html)), excerpt.html
+        shown = checked.text.removesuffix("\u2026")
+        assert len(shown.rstrip()) <= length
+        assert full_text.startswith(shown.rstrip()), (length, shown)
+        assert excerpt.cut == (len(shown.rstrip()) < len(full_text.rstrip()))
+
+
+@pytest.mark.parametrize(
+    ("text", "length", "expected"),
+    [
+        # Nested emphasis: cut after a whole word, every element closed, an ellipsis.
+        (
+            "one *two **three four** five* six",
+            16,
+            "<p>one <em>two <strong>three\u2026</strong></em></p>",
+        ),
+        (
+            "one *two **three four** five* six",
+            20,
+            "<p>one <em>two <strong>three four</strong>\u2026</em></p>",
+        ),
+        # Links keep their whole start tag.
+        (
+            "see [the whole page](https://example.org/x) now",
+            12,
+            '<p>see <a href="https://example.org/x" rel="nofollow ugc noopener">the\u2026</a></p>',
+        ),
+        # Entities count as one character and are never cut.
+        ('a & b "c" d', 6, "<p>a &amp; b\u2026</p>"),
+        ('a & b "c" d', 9, "<p>a &amp; b &quot;c&quot;\u2026</p>"),
+        # Code blocks close both elements.
+        ("```\nline one\nline two\n```", 13, "<pre><code>line one\nline\u2026</code></pre>"),
+        # Lists: no empty element is left open at the cut, no text between items.
+        ("para\n\n- one\n- two\n- three", 10, "<p>para</p>\n<ul>\n<li>one</li></ul>"),
+        ("- one\n  - inner", 12, "<ul>\n<li>one\n<ul>\n<li>inner</li>\n</ul></li></ul>"),
+        # A first word longer than the excerpt is cut inside, between characters.
+        ('"' * 50, 10, "<p>" + "&quot;" * 10 + "\u2026</p>"),
+        # A cut right after a hard line break.
+        ("first line  \nsecond", 11, "<p>first line<br>\u2026</p>"),
+    ],
+)
+def test_excerpts_cut_between_words_and_close_what_is_open(text, length, expected):
+    excerpt = excerpt_html(render_markdown(text), length)
+    assert excerpt.html == expected
+    assert excerpt.cut
+
+
+def test_markup_that_shows_nothing_still_counts_towards_an_excerpts_size():
+    # Empty links show no text: the excerpt is bounded by bytes of HTML too.
+    html = render_markdown("[](https://example.org/x)" * 2000)
+    assert len(html) > 50_000
+    excerpt = excerpt_html(html, 100)
+    assert excerpt.cut
+    assert len(excerpt.html) <= 100 * HTML_BYTES_PER_CHARACTER
+    assert WellFormed(excerpt.html).open == []
+    rules = render_markdown("***\n" * 1000 + "last")
+    assert len(excerpt_html(rules, 100).html) <= 100 * HTML_BYTES_PER_CHARACTER
+
+
+def test_a_huge_body_makes_a_small_excerpt():
+    html = render_markdown('"' * 100_000)
+    excerpt = excerpt_html(html, 2000)
+    assert excerpt.html == "<p>" + "&quot;" * 2000 + "\u2026</p>"
