@@ -1,16 +1,31 @@
 """Helpers for testing list pages: adding dated posts, reading titles, walking the pages."""
 
 import re
+from datetime import datetime, timedelta
 
 from flaskr.db import get_db
 
+TUTORIAL_POST_CREATED = datetime(2018, 1, 1)
 
-def add_posts(app, n):
-    """Add n posts by user 1, the k-th created k minutes after the tutorial post."""
+
+def add_posts(app, n, *, authors=(1,), body="", start=TUTORIAL_POST_CREATED, step=None):
+    """Add posts "post 1" to "post n", the k-th created at start + k * step (a minute by default).
+
+    Authors take turns in the order given; body may name the post's number as {k}.
+    """
+    step = step or timedelta(minutes=1)
     with app.app_context():
         get_db().executemany(
-            "INSERT INTO post (title, body, author_id, created) VALUES (?, '', 1, ?)",
-            [(f"post {k}", f"2018-01-01 00:{k:02d}:00") for k in range(1, n + 1)],
+            "INSERT INTO post (title, body, author_id, created) VALUES (?, ?, ?, ?)",
+            [
+                (
+                    f"post {k}",
+                    body.format(k=k),
+                    authors[k % len(authors)],
+                    f"{start + k * step:%Y-%m-%d %H:%M:%S}",
+                )
+                for k in range(1, n + 1)
+            ],
         )
 
 

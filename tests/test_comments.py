@@ -10,9 +10,10 @@ def comment(client, body, post=1):
     return client.post(f"/{post}/comment", data={"body": body})
 
 
-def comment_ids(app):
-    with app.app_context():
-        return [r[0] for r in get_db().execute("SELECT id FROM comment ORDER BY id")]
+@pytest.fixture
+def comment_ids(query):
+    """Return a function listing the ids of the stored comments."""
+    return lambda: [row[0] for row in query("SELECT id FROM comment ORDER BY id")]
 
 
 def test_comment_shows_escaped_with_author_and_date(client, auth):
@@ -91,7 +92,7 @@ def register_third_user(app):
         )
 
 
-def test_comment_deletion_rights(app, client, auth):
+def test_comment_deletion_rights(app, client, auth, comment_ids):
     register_third_user(app)
     auth.login("other", "other")
     comment(client, "by other on test's post")
@@ -102,21 +103,21 @@ def test_comment_deletion_rights(app, client, auth):
     response = client.post("/comment/1/delete")
     assert response.status_code == 403
     assert b"Only the comment&#39;s author or the post&#39;s author" in response.data
-    assert comment_ids(app) == [1]
+    assert comment_ids() == [1]
     auth.logout()
 
     auth.login("test", "test")  # the post's author
     assert b"Delete comment" in client.get("/1").data
     response = client.post("/comment/1/delete")
     assert response.headers["Location"] == "/1#comments"
-    assert comment_ids(app) == []
+    assert comment_ids() == []
 
 
-def test_comment_author_can_delete(app, client, auth):
+def test_comment_author_can_delete(client, auth, comment_ids):
     auth.login("other", "other")
     comment(client, "oops")
     assert client.post("/comment/1/delete").status_code == 302
-    assert comment_ids(app) == []
+    assert comment_ids() == []
 
 
 def test_delete_missing_comment_is_404(client, auth):
@@ -124,12 +125,12 @@ def test_delete_missing_comment_is_404(client, auth):
     assert client.post("/comment/7/delete").status_code == 404
 
 
-def test_delete_comment_needs_login(app, client, auth):
+def test_delete_comment_needs_login(client, auth, comment_ids):
     auth.login()
     comment(client, "mine")
     auth.logout()
     assert client.post("/comment/1/delete").headers["Location"] == "/auth/login"
-    assert comment_ids(app) == [1]
+    assert comment_ids() == [1]
 
 
 def test_comments_go_with_their_post(client, auth, count):

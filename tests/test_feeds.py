@@ -1,5 +1,8 @@
+from datetime import datetime, timedelta
+
 import feedparser
 import pytest
+from listing import add_posts
 
 from flaskr.db import get_db
 
@@ -9,12 +12,11 @@ FEEDS = [
 ]
 
 
-def add_posts(app, n):
-    with app.app_context():
-        get_db().executemany(
-            "INSERT INTO post (title, body, author_id, created) VALUES (?, ?, 2, ?)",
-            [(f"post {k}", f"body *{k}*", f"2019-01-{k:02d} 10:00:00") for k in range(1, n + 1)],
-        )
+def add_daily_posts(app, n):
+    """Posts by "other" with a little Markdown, "post k" on 2019-01-k at 10:00."""
+    add_posts(
+        app, n, authors=(2,), body="body *{k}*", start=datetime(2018, 12, 31, 10), step=timedelta(1)
+    )
 
 
 def parse(client, path):
@@ -27,7 +29,7 @@ def parse(client, path):
 
 @pytest.mark.parametrize(("path", "version", "content_type"), FEEDS)
 def test_feeds_are_valid_newest_first_with_absolute_links(app, client, path, version, content_type):
-    add_posts(app, 25)
+    add_daily_posts(app, 25)
     response, feed = parse(client, path)
     assert response.mimetype == content_type
     assert feed.version == version

@@ -1,6 +1,9 @@
 """Every list page walks an index: its cost must not grow with the number of posts."""
 
+from datetime import timedelta
+
 import pytest
+from listing import add_posts
 
 from flaskr.blog import AUTHOR_QUERY, INDEX_QUERY, TAG_PAGE_QUERY
 from flaskr.db import get_db, transaction
@@ -24,24 +27,15 @@ def plan(query, params):
     return [row["detail"] for row in get_db().execute(f"EXPLAIN QUERY PLAN {query}", params)]
 
 
-def fill(db, n):
-    """Add n posts by two authors, every tenth tagged, then gather planner statistics."""
-    with transaction(db):
-        add_posts(db, n)
-    db.execute("ANALYZE")
-
-
-def add_posts(db, n):
+def fill(app, n):
+    """Add n posts by three authors, every tenth tagged, then gather planner statistics."""
+    db = get_db()
     db.execute("INSERT INTO user (username, password) VALUES ('third', 'x')")
-    db.executemany(
-        "INSERT INTO post (title, body, author_id, created) VALUES (?, 'word body', ?, ?)",
-        [
-            (f"p{k}", 1 + k % 3, f"2020-01-01 {k // 3600 % 24:02d}:{k // 60 % 60:02d}:{k % 60:02d}")
-            for k in range(n)
-        ],
-    )
-    for (post_id,) in db.execute("SELECT id FROM post WHERE id % 10 = 0").fetchall():
-        save_tags(db, post_id, ["tenth", f"own{post_id}"])
+    add_posts(app, n, authors=(1, 2, 3), body="word body", step=timedelta(seconds=1))
+    with transaction(db):
+        for (post_id,) in db.execute("SELECT id FROM post WHERE id % 10 = 0").fetchall():
+            save_tags(db, post_id, ["tenth", f"own{post_id}"])
+    db.execute("ANALYZE")
 
 
 @pytest.mark.parametrize("posts", [0, 3000])
@@ -49,7 +43,7 @@ def add_posts(db, n):
 def test_list_pages_walk_an_index(app, posts, name, query, params, allowed_scans):
     with app.app_context():
         if posts:
-            fill(get_db(), posts)
+            fill(app, posts)
         steps = plan(query, params)
     assert not [s for s in steps if "TEMP B-TREE" in s], (name, steps)
     scans = [s for s in steps if s.startswith("SCAN")]
