@@ -21,6 +21,7 @@ def create_app(test_config=None):
         caching,
         comments,
         db,
+        discovery,
         errors,
         feeds,
         health,
@@ -35,6 +36,7 @@ def create_app(test_config=None):
 
     settings.configure(app, test_config)
     db.init_app(app)
+    discovery.init_app(app)
     errors.init_app(app)
     logs.init_app(app)
     caching.init_app(app)
@@ -49,6 +51,7 @@ def create_app(test_config=None):
     app.register_blueprint(health.bp)
     app.register_blueprint(search.bp)
     app.register_blueprint(feeds.bp)
+    app.register_blueprint(discovery.bp)
     app.add_url_rule("/", endpoint="index")
 
     proxies = app.config["PROXY_FIX"]

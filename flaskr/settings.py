@@ -24,6 +24,9 @@ DEFAULTS = {
     # /healthz answers 503 when less room than this is left for the database to grow.
     "HEALTH_MIN_FREE_BYTES": 256 * 1024,
     "PROXY_FIX": 0,
+    # The site's public address (https://blog.example.org): every absolute URL uses it,
+    # and requests naming another host get 400. Empty: each request's own host is used.
+    "SITE_URL": "",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Failed logins within the window after which further attempts get 429.

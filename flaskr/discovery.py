@@ -1,0 +1,148 @@
+"""Discovery: the site's own address (SITE_URL), robots.txt, the sitemap and the favicon."""
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, make_response, request, url_for
+from flask.globals import request_ctx
+from markupsafe import escape
+
+from .caching import cached_page
+from .db import get_db
+from .feeds import rfc3339
+
+bp = Blueprint("discovery", __name__)
+
+# The most URLs one sitemap file may hold (the sitemap protocol's limit). A site with more
+# gets a sitemap index of numbered sitemaps, the n-th holding the posts whose ids fall in
+# the n-th block of POSTS_PER_SITEMAP ids, read by a walk of the primary key.
+SITEMAP_URLS = 50_000
+# Each file keeps a place for the index page (listed in the first).
+POSTS_PER_SITEMAP = SITEMAP_URLS - 1
+
+SITEMAP_XMLNS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+
+ROBOTS_DISALLOW = ("/auth/", "/create", "/settings", "/admin")
+
+
+def parse_site_url(value):
+    """Return SITE_URL as (scheme, host[:port]), or raise ValueError naming the setting."""
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+    ):
+        raise ValueError(
+            f"SITE_URL must be the site's address, such as https://blog.example.org, not {value!r}"
+        )
+    return parts.scheme, parts.netloc
+
+
+def use_site_url():
+    """Build this request's absolute URLs on SITE_URL, whatever Host it was sent to."""
+    scheme, netloc = current_app.extensions["flaskr_site_url"]
+    # The request's own adapter has matched the URL already; this one only builds. It also
+    # serves the 400 page of a request for another host, which got no adapter at all.
+    request_ctx.url_adapter = current_app.url_map.bind(
+        netloc, script_name=request.script_root or "/", url_scheme=scheme
+    )
+
+
+@bp.route("/robots.txt")
+@cached_page()
+def robots():
+    """Name the sitemap and keep crawlers out of the pages only people use."""
+    lines = ["User-agent: *", *(f"Disallow: {path}" for path in ROBOTS_DISALLOW)]
+    lines.append(f"Sitemap: {url_for('discovery.sitemap', _external=True)}")
+    response = make_response("\n".join(lines) + "\n")
+    response.content_type = "text/plain; charset=utf-8"
+    return response
+
+
+def xml_response(body):
+    response = make_response(body)
+    response.content_type = "application/xml; charset=utf-8"
+    return response
+
+
+def last_post_id():
+    return get_db().execute("SELECT COALESCE(MAX(id), 0) FROM post").fetchone()[0]
+
+
+def sitemap_count(last_id):
+    """Return how many numbered sitemaps the site needs, or 0 when one file holds it all."""
+    return 0 if last_id <= POSTS_PER_SITEMAP else -(-last_id // POSTS_PER_SITEMAP)
+
+
+def url_entry(loc, moment):
+    lastmod = f"<lastmod>{rfc3339(moment)}</lastmod>" if moment else ""
+    return f"  <url><loc>{escape(loc)}</loc>{lastmod}</url>\n"
+
+
+def urlset(low, high, with_index):
+    """Return a sitemap of the posts with low < id <= high (and the index page), in id order."""
+    db = get_db()
+    # Built by hand rather than by url_for and a template: a file may hold 50,000 posts.
+    post_base = url_for("blog.detail", id=0, _external=True).removesuffix("0")
+    parts = ['<?xml version="1.0" encoding="utf-8"?>\n', f'<urlset xmlns="{SITEMAP_XMLNS}">\n']
+    if with_index:
+        newest = db.execute(
+            "SELECT created FROM post ORDER BY created DESC, id DESC LIMIT 1"
+        ).fetchone()
+        parts.append(url_entry(url_for("index", _external=True), newest and newest["created"]))
+    rows = db.execute(
+        "SELECT id, created, updated FROM post WHERE id > ? AND id <= ? ORDER BY id", (low, high)
+    )
+    parts.extend(url_entry(f"{post_base}{id}", updated or created) for id, created, updated in rows)
+    parts.append("</urlset>\n")
+    return xml_response("".join(parts))
+
+
+@bp.route("/sitemap.xml")
+@cached_page()
+def sitemap():
+    """The index page and every post; past SITEMAP_URLS, an index of numbered sitemaps."""
+    last_id = last_post_id()
+    count = sitemap_count(last_id)
+    if not count:
+        return urlset(0, last_id, with_index=True)
+    entries = "".join(
+        f"  <sitemap><loc>{escape(url_for('discovery.numbered_sitemap', number=n, _external=True))}"
+        "</loc></sitemap>\n"
+        for n in range(1, count + 1)
+    )
+    return xml_response(
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<sitemapindex xmlns="{SITEMAP_XMLNS}">\n{entries}</sitemapindex>\n'
+    )
+
+
+@bp.route("/sitemap-<int:number>.xml")
+@cached_page()
+def numbered_sitemap(number):
+    """The n-th block of POSTS_PER_SITEMAP post ids; the first also lists the index page."""
+    if not 1 <= number <= sitemap_count(last_post_id()):
+        abort(404, f"There is no sitemap {number}.")
+    low = (number - 1) * POSTS_PER_SITEMAP
+    return urlset(low, low + POSTS_PER_SITEMAP, with_index=number == 1)
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    """The site's icon, where browsers look for it without being told."""
+    return current_app.send_static_file("favicon.ico")
+
+
+def init_app(app):
+    """Take SITE_URL: absolute URLs on it, and requests for any other host refused (400)."""
+    site_url = app.config["SITE_URL"]
+    if not site_url:
+        return
+    scheme, netloc = parse_site_url(site_url)
+    app.extensions["flaskr_site_url"] = (scheme, netloc)
+    app.config["TRUSTED_HOSTS"] = [urlsplit(site_url).hostname]
+    app.before_request(use_site_url)
