@@ -8,7 +8,6 @@ from markupsafe import escape
 
 from .caching import cached_page
 from .db import get_db
-from .feeds import rfc3339
 
 bp = Blueprint("discovery", __name__)
 
@@ -20,6 +19,13 @@ SITEMAP_URLS = 50_000
 POSTS_PER_SITEMAP = SITEMAP_URLS - 1
 
 SITEMAP_XMLNS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+# Stored times are UTC; the sitemap wants them as 2018-01-01T00:00:00Z.
+W3C_TIME = "%Y-%m-%dT%H:%M:%SZ"
+# One block of posts: a range of the primary key (tests/test_discovery.py checks the plan).
+SITEMAP_QUERY = (
+    f"SELECT id, strftime('{W3C_TIME}', COALESCE(updated, created)) FROM post"
+    " WHERE id > ? AND id <= ? ORDER BY id"
+)
 
 ROBOTS_DISALLOW = ("/auth/", "/create", "/settings", "/admin")
 
@@ -78,26 +84,26 @@ def sitemap_count(last_id):
     return 0 if last_id <= POSTS_PER_SITEMAP else -(-last_id // POSTS_PER_SITEMAP)
 
 
-def url_entry(loc, moment):
-    lastmod = f"<lastmod>{rfc3339(moment)}</lastmod>" if moment else ""
-    return f"  <url><loc>{escape(loc)}</loc>{lastmod}</url>\n"
+def url_entry(loc, lastmod):
+    lastmod = f"<lastmod>{lastmod}</lastmod>" if lastmod else ""
+    return f"  <url><loc>{loc}</loc>{lastmod}</url>\n"
 
 
 def urlset(low, high, with_index):
     """Return a sitemap of the posts with low < id <= high (and the index page), in id order."""
     db = get_db()
-    # Built by hand rather than by url_for and a template: a file may hold 50,000 posts.
-    post_base = url_for("blog.detail", id=0, _external=True).removesuffix("0")
+    # Built by hand rather than by url_for and a template, the times formatted by SQLite:
+    # a file may hold 50,000 posts.
+    post_base = escape(url_for("blog.detail", id=0, _external=True).removesuffix("0"))
     parts = ['<?xml version="1.0" encoding="utf-8"?>\n', f'<urlset xmlns="{SITEMAP_XMLNS}">\n']
     if with_index:
         newest = db.execute(
-            "SELECT created FROM post ORDER BY created DESC, id DESC LIMIT 1"
+            f"SELECT strftime('{W3C_TIME}', created) FROM post"
+            " ORDER BY created DESC, id DESC LIMIT 1"
         ).fetchone()
-        parts.append(url_entry(url_for("index", _external=True), newest and newest["created"]))
-    rows = db.execute(
-        "SELECT id, created, updated FROM post WHERE id > ? AND id <= ? ORDER BY id", (low, high)
-    )
-    parts.extend(url_entry(f"{post_base}{id}", updated or created) for id, created, updated in rows)
+        parts.append(url_entry(escape(url_for("index", _external=True)), newest and newest[0]))
+    rows = db.execute(SITEMAP_QUERY, (low, high))
+    parts.extend(url_entry(f"{post_base}{id}", lastmod) for id, lastmod in rows)
     parts.append("</urlset>\n")
     return xml_response("".join(parts))
 

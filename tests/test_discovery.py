@@ -77,11 +77,7 @@ def test_each_sitemap_walks_the_primary_key(app):
     with app.app_context():
         steps = [
             row["detail"]
-            for row in get_db().execute(
-                "EXPLAIN QUERY PLAN SELECT id, created, updated FROM post"
-                " WHERE id > ? AND id <= ? ORDER BY id",
-                (0, 10),
-            )
+            for row in get_db().execute(f"EXPLAIN QUERY PLAN {discovery.SITEMAP_QUERY}", (0, 10))
         ]
     assert steps == ["SEARCH post USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"]
 
