@@ -1,13 +1,17 @@
 """Discovery: the site's own address (SITE_URL), robots.txt, the sitemap and the favicon."""
 
+import os
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, make_response, request, url_for
 from flask.globals import request_ctx
 from markupsafe import escape
+from PIL import Image, UnidentifiedImageError
 
 from .caching import cached_page
 from .db import get_db
+from .markdown import render_markdown
+from .uploads import upload_folder
 
 bp = Blueprint("discovery", __name__)
 
@@ -26,6 +30,13 @@ SITEMAP_QUERY = (
     f"SELECT id, strftime('{W3C_TIME}', COALESCE(updated, created)) FROM post"
     " WHERE id > ? AND id <= ? ORDER BY id"
 )
+
+# A description is what a search result or a preview card shows under the title.
+DESCRIPTION_LENGTH = 160
+# Enough of a body's Markdown to fill a description, however much markup it holds.
+DESCRIPTION_SOURCE = 2000
+# The query arguments that make a different page; any other is left out of canonical links.
+CANONICAL_ARGS = ("q", "page")
 
 ROBOTS_DISALLOW = ("/auth/", "/create", "/settings", "/admin")
 
@@ -56,6 +67,38 @@ def use_site_url():
     request_ctx.url_adapter = current_app.url_map.bind(
         netloc, script_name=request.script_root or "/", url_scheme=scheme
     )
+
+
+def describe(body):
+    """Return a post's description: the start of its text, without markup, cut at a word."""
+    text = " ".join(render_markdown(body[:DESCRIPTION_SOURCE]).striptags().split())
+    if len(text) <= DESCRIPTION_LENGTH:
+        return text
+    return text[: DESCRIPTION_LENGTH - 1].rpartition(" ")[0] + "\u2026"
+
+
+def canonical_url():
+    """Return this page's one absolute URL (None for error pages), for <link rel="canonical">."""
+    if request.url_rule is None or request.url_rule.endpoint == "static":
+        return None
+    args = {name: request.args[name] for name in CANONICAL_ARGS if request.args.get(name)}
+    if args.get("page") == "1":
+        del args["page"]
+    return url_for(request.url_rule.endpoint, **request.view_args, **args, _external=True)
+
+
+def image_size(name):
+    """Return a stored image's (width, height), or None when its file cannot be read."""
+    try:
+        with Image.open(os.path.join(upload_folder(), name)) as image:
+            return image.size
+    except (OSError, UnidentifiedImageError):
+        return None
+
+
+@bp.app_context_processor
+def head_helpers():
+    return {"canonical_url": canonical_url, "describe": describe, "image_size": image_size}
 
 
 @bp.route("/robots.txt")

@@ -27,6 +27,8 @@ DEFAULTS = {
     # The site's public address (https://blog.example.org): every absolute URL uses it,
     # and requests naming another host get 400. Empty: each request's own host is used.
     "SITE_URL": "",
+    # What search results and link previews say about the site's list pages.
+    "SITE_DESCRIPTION": "A blog written by its members, in Markdown, with feeds for every tag.",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Failed logins within the window after which further attempts get 429.

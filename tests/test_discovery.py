@@ -1,6 +1,10 @@
+import io
+import os
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
+from images import image_bytes
 from listing import add_posts
 
 from flaskr import create_app, discovery
@@ -122,7 +126,9 @@ def test_site_url_refuses_other_hosts(site):
 def test_site_url_keeps_relative_links_relative(site):
     page = site.get("/", base_url="http://blog.example.org").data
     assert b'href="/1"' in page
-    assert b"https://blog.example.org" not in page.replace(b"https://blog.example.org/feed", b"")
+    # The canonical link is the one absolute URL of a page.
+    assert page.count(b"https://blog.example.org") == 1
+    assert b'<link rel="canonical" href="https://blog.example.org/">' in page
 
 
 @pytest.mark.parametrize(
@@ -139,3 +145,80 @@ def test_site_url_keeps_relative_links_relative(site):
 def test_a_bad_site_url_stops_the_start_naming_the_setting(tmp_path, value):
     with pytest.raises(ValueError, match="^SITE_URL must be the site's address"):
         create_app({"DATABASE": str(tmp_path / "db.sqlite"), "SITE_URL": value})
+
+
+def head(page):
+    """Return a page's <meta> properties and names, and its canonical link, as a dict."""
+    text = page.decode()
+    meta = dict(re.findall(r'<meta (?:property|name)="([^"]+)" content="([^"]*)">', text))
+    tags = re.findall(r'<meta property="article:tag" content="([^"]*)">', text)
+    canonical = re.findall(r'<link rel="canonical" href="([^"]+)">', text)
+    return meta, tags, canonical
+
+
+def test_list_pages_describe_the_site_and_name_their_canonical_url(app, client):
+    add_posts(app, 6)
+    meta, _, canonical = head(client.get("/?page=2&utm_source=x").data)
+    assert meta["description"] == app.config["SITE_DESCRIPTION"]
+    assert canonical == ["http://localhost/?page=2"]
+    assert head(client.get("/?page=1").data)[2] == ["http://localhost/"]
+    assert head(client.get("/search?q=post&x=1").data)[2] == ["http://localhost/search?q=post"]
+    assert "og:title" not in meta
+    assert head(client.get("/no/such/page").data)[2] == []
+
+
+def test_tag_and_author_pages_say_what_they_list(client, auth):
+    auth.login()
+    client.post("/create", data={"title": "t", "body": "", "tags": "owl"})
+    meta, _, canonical = head(client.get("/tag/OWL").data)
+    assert meta["description"] == "Posts tagged “owl” on Flaskr, newest first."
+    assert canonical == ["http://localhost/tag/OWL"]
+    meta, _, _ = head(client.get("/user/test").data)
+    assert meta["description"] == "Posts by test on Flaskr, newest first."
+
+
+def test_a_post_page_carries_its_preview_card(app, client, auth):
+    auth.login()
+    body = "# Owls\n\nThey *hunt* at night & sleep by day. " + "More words here. " * 20
+    image = (io.BytesIO(image_bytes(size=(64, 48))), "a.png")
+    client.post(
+        "/create",
+        data={"title": 'Owls "at" <night>', "body": body, "tags": "owl, bird", "image": image},
+    )
+    page = client.get("/2").data
+    meta, tags, canonical = head(page)
+    assert canonical == ["http://localhost/2"]
+    description = meta["description"]
+    assert description.startswith("Owls They hunt at night &amp; sleep by day. More words")
+    assert description.endswith("\u2026") and len(description.replace("&amp;", "&")) <= 160
+    assert meta["og:description"] == description
+    assert meta["og:title"] == "Owls &#34;at&#34; &lt;night&gt;"
+    assert meta["og:type"] == "article"
+    assert meta["og:url"] == "http://localhost/2"
+    assert meta["og:image"].startswith("http://localhost/uploads/")
+    assert (meta["og:image:width"], meta["og:image:height"]) == ("64", "48")
+    assert meta["twitter:card"] == "summary_large_image"
+    assert meta["article:author"] == "http://localhost/user/test"
+    assert meta["article:published_time"] == meta["article:modified_time"]
+    assert tags == ["bird", "owl"]
+
+
+def test_a_post_without_an_image_gets_a_small_card(client):
+    meta, tags, _ = head(client.get("/1").data)
+    assert meta["description"] == "test body"
+    assert meta["twitter:card"] == "summary"
+    assert "og:image" not in meta
+    assert meta["article:published_time"] == "2018-01-01T00:00:00Z"
+    assert tags == []
+
+
+def test_a_lost_image_file_leaves_the_card_without_it(app, client, auth, query):
+    auth.login()
+    client.post(
+        "/create", data={"title": "t", "body": "", "image": (io.BytesIO(image_bytes()), "a.png")}
+    )
+    (name,) = query("SELECT image FROM post WHERE id = 2")[0]
+    os.remove(os.path.join(app.config["UPLOAD_FOLDER"], name))
+    meta, _, _ = head(client.get("/2").data)
+    assert "og:image" not in meta
+    assert meta["twitter:card"] == "summary"
