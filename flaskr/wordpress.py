@@ -45,6 +45,9 @@ CODE_SHORTCODE = re.compile(r"\[(code|sourcecode)\b[^\]]*\](.*?)\[/\1\]", re.DOT
 EMBED_SHORTCODE = re.compile(r"\[embed\b[^\]]*\](.*?)\[/embed\]", re.DOTALL)
 SHORTCODE = re.compile(rf"\[/?(?:{SHORTCODES})\b((?:[^\]\"']|\"[^\"]*\"|'[^']*')*)\]")
 SHORTCODE_URL = re.compile(r"\b(?:src|url|mp4|href)\s*=\s*[\"']?(https?://[^\s\"'\]]+)")
+# Link targets carried over: web and mail addresses and relative paths; never javascript:,
+# data: or other schemes (the renderer would refuse them anyway, leaving Markdown noise).
+SAFE_TARGET = re.compile(r"(?:https?:|mailto:|/|#|\w[\w.-]*(?:/|$))", re.IGNORECASE)
 # WordPress's excerpt marker, with or without its own "read more" text.
 MORE = re.compile(r"<!--more(?:\s[^>]*)?-->")
 PRE_BLOCK = re.compile(r"<pre\b.*?</pre>", re.DOTALL | re.IGNORECASE)
@@ -68,10 +71,16 @@ class Converter(MarkdownConverter):
     def convert_img(self, el, text, parent_tags):
         """An image elsewhere becomes a link to it (its alt text inside a link)."""
         alt = " ".join((el.get("alt") or "").split()) or "image"
-        src = el.get("src") or ""
-        if "a" in parent_tags or not src:
+        src = (el.get("src") or "").strip()
+        if "a" in parent_tags or not SAFE_TARGET.match(src):
             return alt
         return f"[{escape_brackets(alt)}]({link_target(src)})"
+
+    def convert_a(self, el, text, parent_tags):
+        """A link to a web or mail address stays a link; any other (javascript:) is text."""
+        if not SAFE_TARGET.match((el.get("href") or "").strip()):
+            return text
+        return super().convert_a(el, text, parent_tags)
 
     def convert_iframe(self, el, text, parent_tags):
         """An embedded frame becomes a plain link to what it showed."""
@@ -351,15 +360,16 @@ class Importer:
 
     def tags(self, item):
         """Return the Flaskr tags of a post's categories and tags; count those dropped."""
-        names = []
+        names, seen = [], set()
         for category in item.findall("category"):
             if category.get("domain") not in ("category", "post_tag"):
                 continue
             if category.get("nicename") == DEFAULT_CATEGORY:
                 continue
             name = normalize(html.unescape(category.text or ""))
-            if name in names:
+            if name in seen:
                 continue
+            seen.add(name)
             if not name or len(name) > TAG_MAX or not TAG_PATTERN.fullmatch(name):
                 self.skipped["tags not valid here (letters, digits, ' -_.', 32 at most)"] += 1
             elif len(names) == TAGS_MAX:
