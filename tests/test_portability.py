@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import sqlite3
 import zipfile
 
 import pytest
@@ -10,7 +11,7 @@ from images import image_bytes
 from markup import live_markup
 
 from flaskr import portability
-from flaskr.db import get_db
+from flaskr.db import connect, get_db, init_db, migrations, split_statements
 
 
 def fill_site(app, client, auth):
@@ -542,3 +543,37 @@ def test_an_entry_bigger_than_it_claims_is_refused_as_damaged(empty_app, tmp_pat
     code, output = run(empty_app, "import", str(path))
     assert code == 1
     assert output.startswith("Error: Cannot import: site.json in the archive is damaged")
+
+
+def test_upgrading_keeps_comments_their_ids_and_counter(make_app, tmp_path):
+    # Migration 0007 rebuilds the comment table so that a comment can have no account.
+    path = tmp_path / "old.sqlite"
+    db = connect(str(path))
+    for number, _, sql in migrations():
+        if number < 7:
+            for statement in split_statements(sql):
+                db.execute(statement)
+    db.execute("PRAGMA user_version = 6")
+    db.execute("INSERT INTO user (username, password) VALUES ('ann', 'x')")
+    db.execute("INSERT INTO post (title, body, author_id) VALUES ('t', '', 1)")
+    db.executemany(
+        "INSERT INTO comment (id, post_id, author_id, body, created) VALUES (?, 1, 1, ?, ?)",
+        [
+            (1, "one", "2024-01-01 00:00:00"),
+            (2, "two", "2024-01-02 00:00:00"),
+            (5, "gone", "2024-01-03 00:00:00"),
+        ],
+    )
+    db.execute("DELETE FROM comment WHERE id = 5")
+    db.close()
+    app = make_app(DATABASE=str(path))
+    with app.app_context():
+        init_db()
+        db = get_db()
+        rows = db.execute("SELECT id, author_id, author_name, body FROM comment ORDER BY id")
+        assert [tuple(row) for row in rows] == [(1, 1, None, "one"), (2, 1, None, "two")]
+        # AUTOINCREMENT still never reuses the id of a deleted comment.
+        new = db.execute("INSERT INTO comment (post_id, author_id, body) VALUES (1, 1, 'x')")
+        assert new.lastrowid == 6
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute("INSERT INTO comment (post_id, body) VALUES (1, 'no author at all')")
