@@ -6,6 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from datetime import datetime
+from urllib.parse import urljoin
 from xml.parsers import expat
 
 import click
@@ -74,13 +75,21 @@ class Converter(MarkdownConverter):
         src = (el.get("src") or "").strip()
         if "a" in parent_tags or not SAFE_TARGET.match(src):
             return alt
-        return f"[{escape_brackets(alt)}]({link_target(src)})"
+        return f"[{escape_brackets(alt)}]({link_target(self.absolute(src))})"
 
     def convert_a(self, el, text, parent_tags):
         """A link to a web or mail address stays a link; any other (javascript:) is text."""
-        if not SAFE_TARGET.match((el.get("href") or "").strip()):
+        href = (el.get("href") or "").strip()
+        if not SAFE_TARGET.match(href):
             return text
+        el["href"] = self.absolute(href)
         return super().convert_a(el, text, parent_tags)
+
+    def absolute(self, url):
+        """Return a link relative to the old blog as an address on it: this site has none of
+        its paths. Links within the page (#...) stay as they are."""
+        site = self.options.get("site_url")
+        return urljoin(site + "/", url) if site and not url.startswith("#") else url
 
     def convert_iframe(self, el, text, parent_tags):
         """An embedded frame becomes a plain link to what it showed."""
@@ -181,15 +190,17 @@ def tidy(markdown):
     return re.sub(r"\n{3,}", "\n\n", markdown).strip()
 
 
-def html_to_markdown(text):
-    """Convert a WordPress post or comment body to Markdown.
+def html_to_markdown(text, site_url=""):
+    """Convert a WordPress post's body to Markdown; relative links point into site_url.
 
     The <!--more--> marker ends the post's opening (what lists and previews show): it
     becomes a paragraph break, so the text before it is the first paragraphs of the post.
     """
     text = MORE.sub("\n\n<p></p>\n\n", text.replace("\r\n", "\n"))
     text = autop(expand_shortcodes(text))
-    converter = Converter(heading_style="ATX", bullets="-", escape_underscores=False)
+    converter = Converter(
+        heading_style="ATX", bullets="-", escape_underscores=False, site_url=site_url.rstrip("/")
+    )
     return tidy(converter.convert(text))
 
 
@@ -285,6 +296,7 @@ class Importer:
             for author in channel.findall(f"{{{wp}}}author")
         }
         self.author_logins = {id: login for login, id in self.authors.items() if id}
+        self.site_url = text_of(channel, f"{{{wp}}}base_blog_url") or text_of(channel, "link")
 
     def wp_text(self, element, name):
         return text_of(element, f"{{{self.wp}}}{name}")
@@ -337,7 +349,7 @@ class Importer:
         if created is None:
             self.skipped["posts without a valid date"] += 1
             return
-        body = html_to_markdown(item.findtext(CONTENT) or "")
+        body = html_to_markdown(item.findtext(CONTENT) or "", self.site_url)
         if len(body) > BODY_MAX:
             self.skipped[f"posts longer than {BODY_MAX:,} characters"] += 1
             return

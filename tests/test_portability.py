@@ -8,7 +8,9 @@ import zipfile
 
 import pytest
 from images import image_bytes
+from live import FAST_HASH
 from markup import live_markup
+from werkzeug.security import generate_password_hash
 
 from flaskr import portability
 from flaskr.db import connect, get_db, init_db, migrations, split_statements
@@ -577,3 +579,28 @@ def test_upgrading_keeps_comments_their_ids_and_counter(make_app, tmp_path):
         assert new.lastrowid == 6
         with pytest.raises(sqlite3.IntegrityError):
             db.execute("INSERT INTO comment (post_id, body) VALUES (1, 'no author at all')")
+
+
+def test_export_reads_everything_in_one_read_transaction(app, tmp_path, monkeypatch):
+    seen = []
+    write_archive = portability.write_archive
+
+    def watching(archive, site):
+        seen.append(get_db().in_transaction)
+        write_archive(archive, site)
+
+    monkeypatch.setattr(portability, "write_archive", watching)
+    assert run(app, "export", str(tmp_path / "site.zip"))[0] == 0
+    assert seen == [True]
+
+
+def test_a_guest_comment_can_be_deleted_by_the_post_author(empty_app, tmp_path):
+    site = minimal_site(
+        users=[{**USER, "password": generate_password_hash("long enough", method=FAST_HASH)}],
+        comments=[{**COMMENT, "author_id": None, "author_name": "Jane"}],
+    )
+    assert run(empty_app, "import", str(write_zip(tmp_path / "x.zip", site)))[0] == 0
+    client = empty_app.test_client()
+    client.post("/auth/login", data={"username": "ann", "password": "long enough"})
+    assert client.post("/comment/1/delete").status_code == 302
+    assert b"Jane" not in client.get("/1").data

@@ -155,7 +155,11 @@ def test_bodies_become_markdown_without_live_markup(app, query):
     ]
     for gone in ("gallery", "document.title", "onclick", "onerror", "<iframe"):
         assert gone not in second
-    assert "Some click me text and [image](x) an image and [sic] brackets." in second
+    # A relative address points into the old blog, which has it.
+    assert (
+        "Some click me text and [image](https://garden.example.org/x) an image and [sic] brackets."
+        in second
+    )
 
 
 def test_imported_posts_render_without_live_markup(app, client):
@@ -395,8 +399,8 @@ def test_an_author_deleted_since_the_last_run_is_made_again(app, write, query):
         ("<img src='javascript:alert(1)' alt='js'>", "js"),
         ("<a href=' JavaScript:alert(1)'>click</a> <a href='data:text/html,x'>me</a>", "click me"),
         (
-            "<a href='/about'>about</a> <a href='mailto:a@x.org'>mail</a>",
-            "[about](/about) [mail](mailto:a@x.org)",
+            "<a href='/about'>about</a> <a href='mailto:a@x.org'>mail</a> <a href='#n'>n</a>",
+            "[about](/about) [mail](mailto:a@x.org) [n](#n)",
         ),
         (
             '<a href="https://x.org/big"><img src="https://x.org/small" alt="A"></a>',
@@ -426,3 +430,11 @@ def test_html_becomes_markdown_without_markup(html, markdown):
 )
 def test_comment_html_becomes_plain_text(html, text):
     assert html_to_text(html) == text
+
+
+def test_relative_links_point_into_the_old_blog():
+    html = "<a href='/about'>about</a> <a href='#top'>top</a> <img src='pics/a.png' alt='a'>"
+    assert html_to_markdown(html, "https://old.example.org/blog/") == (
+        "[about](https://old.example.org/about) [top](#top)"
+        " [a](https://old.example.org/blog/pics/a.png)"
+    )
