@@ -28,6 +28,8 @@ CREATOR = "{http://purl.org/dc/elements/1.1/}creator"
 # An export is read whole into memory; larger files are refused before reading.
 WXR_MAX_BYTES = 1024**3
 NOT_SUPPORTED_YET = "drafts and scheduled posts are not supported yet"
+# How much longer than the stored text a post's or comment's HTML may be (markup takes room).
+HTML_PER_CHARACTER = 10
 # The password of an imported author: not a hash of anything, so no password matches it
 # until an admin gives the author a reset link.
 NO_PASSWORD = "!"  # noqa: S105
@@ -349,9 +351,11 @@ class Importer:
         if created is None:
             self.skipped["posts without a valid date"] += 1
             return
-        body = html_to_markdown(item.findtext(CONTENT) or "", self.site_url)
-        if len(body) > BODY_MAX:
-            self.skipped[f"posts longer than {BODY_MAX:,} characters"] += 1
+        html = item.findtext(CONTENT) or ""
+        body = self.converted(
+            lambda: html_to_markdown(html, self.site_url), html, BODY_MAX, "posts"
+        )
+        if body is None:
             return
         title = plain_line(text_of(item, "title")) or "Untitled"
         if len(title) > TITLE_MAX:
@@ -369,6 +373,26 @@ class Importer:
         self.imported["posts"] += 1
         for comment in item.findall(f"{{{self.wp}}}comment"):
             self.comment(comment, post_id)
+
+    def converted(self, convert, html, limit, what):
+        """Return convert()'s text of html, or None (counted as skipped) when it cannot be stored.
+
+        HTML far longer than the limit is not converted at all: its text could not fit, and
+        converting it would cost time for nothing.
+        """
+        too_long = f"{what} longer than {limit:,} characters"
+        if len(html) > limit * HTML_PER_CHARACTER:
+            self.skipped[too_long] += 1
+            return None
+        try:
+            text = convert()
+        except RecursionError:
+            self.skipped[f"{what} with markup nested too deeply to convert"] += 1
+            return None
+        if len(text) > limit:
+            self.skipped[too_long] += 1
+            return None
+        return text
 
     def tags(self, item):
         """Return the Flaskr tags of a post's categories and tags; count those dropped."""
@@ -399,12 +423,12 @@ class Importer:
         if self.wp_text(comment, "comment_approved") != "1":
             self.skipped["comments not approved (pending, spam or trash)"] += 1
             return
-        body = html_to_text(self.wp_text(comment, "comment_content"))
+        html = self.wp_text(comment, "comment_content")
+        body = self.converted(lambda: html_to_text(html), html, COMMENT_MAX, "comments")
+        if body is None:
+            return
         if not body:
             self.skipped["empty comments"] += 1
-            return
-        if len(body) > COMMENT_MAX:
-            self.skipped[f"comments longer than {COMMENT_MAX:,} characters"] += 1
             return
         created = wordpress_time(comment, self.wp, "comment_date")
         if created is None:

@@ -290,6 +290,7 @@ def test_import_needs_an_initialised_database(make_app, tmp_path):
 
 def test_posts_are_checked_like_typed_ones(app, write, query, monkeypatch):
     monkeypatch.setattr(wordpress, "BODY_MAX", 50)
+    monkeypatch.setattr(wordpress, "HTML_PER_CHARACTER", 100)
     too_many_tags = "".join(
         f'<category domain="post_tag" nicename="t{k}">T{k}</category>' for k in range(12)
     )
@@ -298,6 +299,8 @@ def test_posts_are_checked_like_typed_ones(app, write, query, monkeypatch):
             item(title="t" * 250, post_id="1"),
             item(title="", post_id="2", extra=too_many_tags + too_many_tags),
             item(post_id="3", body="long " * 20),
+            item(post_id="8", body="<b>x</b>" * 1000),
+            item(post_id="9", body="<i>" * 1000 + "deep"),
             item(post_id="4", date="0000-00-00 00:00:00"),
             item(post_id="5", status="trash"),
             item(post_id="6", kind="revision"),
@@ -311,7 +314,8 @@ def test_posts_are_checked_like_typed_ones(app, write, query, monkeypatch):
         "  1 titles were shortened to 200 characters.",
         "Skipped:",
         "  1 items of type 'revision'",
-        "  1 posts longer than 50 characters",
+        "  2 posts longer than 50 characters",
+        "  1 posts with markup nested too deeply to convert",
         "  1 posts with status 'trash'",
         "  1 posts without a valid date",
         "  2 tags beyond 10 on one post",
@@ -333,6 +337,8 @@ def test_comments_are_checked_like_typed_ones(app, write, query):
     comments = [
         comment("  "),
         comment("x" * 5001),
+        comment("<i></i>" * 8000),
+        comment("<i>" * 2000 + "deep"),
         comment("dated", date="yesterday"),
         comment("by nobody", author="  "),
         comment("by an account", user_id="7"),
@@ -344,8 +350,9 @@ def test_comments_are_checked_like_typed_ones(app, write, query):
     assert output.splitlines() == [
         f"Imported 1 posts, 2 comments, 2 new authors and 0 new tags from {path}.",
         "Skipped:",
-        "  1 comments longer than 5,000 characters",
+        "  2 comments longer than 5,000 characters",
         "  1 comments not approved (pending, spam or trash)",
+        "  1 comments with markup nested too deeply to convert",
         "  1 comments without a valid date",
         "  1 empty comments",
         "  1 pingbacks and trackbacks",
