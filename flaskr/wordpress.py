@@ -448,8 +448,12 @@ class Importer:
         self.imported["comments"] += 1
 
     def user_for(self, login):
-        """Return the account of a WordPress author, creating one that cannot log in."""
-        user_id = self.remembered("author", login)
+        """Return the account of a WordPress author, creating one that cannot log in.
+
+        Authors are remembered per blog: two blogs' "admin" are two people.
+        """
+        key = f"{self.site_url} {login}"
+        user_id = self.remembered("author", key)
         if (
             user_id is not None
             and self.db.execute("SELECT 1 FROM user WHERE id = ?", (user_id,)).fetchone()
@@ -459,7 +463,7 @@ class Importer:
             "INSERT INTO user (username, password) VALUES (?, ?)",
             (self.free_username(login), NO_PASSWORD),
         ).lastrowid
-        self.remember("author", login, user_id)
+        self.remember("author", key, user_id)
         self.imported["authors"] += 1
         return user_id
 

@@ -445,3 +445,11 @@ def test_relative_links_point_into_the_old_blog():
         "[about](https://old.example.org/about) [top](#top)"
         " [a](https://old.example.org/blog/pics/a.png)"
     )
+
+
+def test_authors_of_two_blogs_are_two_accounts(app, write, query):
+    run(app, write(wxr(item(post_id="1", creator="admin"))))
+    other = wxr(item(post_id="1", creator="admin")).replace("blog.example.org", "other.example.org")
+    run(app, write(other, name="other.xml"))
+    rows = query("SELECT u.username FROM post p JOIN user u ON u.id = p.author_id WHERE p.id > 1")
+    assert rows == [("admin",), ("admin-2",)]
