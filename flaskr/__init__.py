@@ -28,6 +28,7 @@ def create_app(test_config=None):
         likes,
         logs,
         markdown,
+        portability,
         search,
         security,
         settings,
@@ -42,6 +43,7 @@ def create_app(test_config=None):
     caching.init_app(app)
     markdown.init_app(app)
     security.init_app(app)
+    portability.init_app(app)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(blog.bp)
