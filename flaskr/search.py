@@ -40,6 +40,9 @@ RANK_QUERY = (
     " WHERE post_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?"
 )
 
+# One page of results, each post found by its id.
+POSTS_BY_ID_QUERY = POST_QUERY + " WHERE p.id IN ({})"
+
 
 def search_terms(text):
     """Return the distinct words of a query (ignoring case), at most MAX_TERMS of them."""
@@ -91,8 +94,7 @@ def ranked_matches(db, terms):
 
 def posts_by_id(db, ids):
     """Return the posts with these ids, in the order given, each with its tags."""
-    marks = ", ".join("?" * len(ids))
-    rows = db.execute(f"{POST_QUERY} WHERE p.id IN ({marks})", ids).fetchall()
+    rows = db.execute(POSTS_BY_ID_QUERY.format(", ".join("?" * len(ids))), ids).fetchall()
     order = {post_id: k for k, post_id in enumerate(ids)}
     return with_tags(sorted(rows, key=lambda row: order[row["id"]]))
 
