@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -51,9 +52,14 @@ WORDS = (
     "quiet bright early simple hidden golden gentle rapid steady honest narrow distant "
     "build write read travel cook plant measure gather follow carry open close mend"
 ).split()
-# The heaviest search allowed (SPEC: any search under 100 ms at 100,000 posts): 32 words, the
-# ones in every post's text and then the commonest of the rest.
-COMMON_32 = "a note about the and see https example org for more post " + " ".join(WORDS[:20])
+# A tenth of the posts end with this sentence of 32 everyday words, and the page "search32"
+# searches for all of them: the longest query allowed, with thousands of matches to rank
+# (SPEC: any search under 100 ms of server time at 100,000 posts).
+COMMON_SENTENCE = (
+    "It is one of those days when we have to go out, but there was not much time: what can you"
+    " do with all your work, so that they will say it was good?"
+)
+COMMON_32 = " ".join(dict.fromkeys(re.findall(r"[a-z]+", COMMON_SENTENCE.lower())))
 SEARCH_TARGET_MS = 100
 
 # (label, path template); {post_id}, {author}, {tag} and {word} are filled per database.
@@ -192,6 +198,8 @@ def make_posts(n, author_ids, rng):
             f"- {words[9]}\n- {words[10]}\n\n"
             f"See [the {words[11]}](https://example.org/{words[11]}) for more, post {i}."
         )
+        if i % 10 == 7:
+            body += f"\n\n{COMMON_SENTENCE}"
         created = start + timedelta(seconds=span * i / n + rng.uniform(0, 60))
         author = AUTHOR if i in marked else AUTHORS[i % len(AUTHORS)]
         yield title, body, author_ids[author], created.isoformat(" ", "seconds")
