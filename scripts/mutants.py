@@ -115,6 +115,62 @@ MUTANTS = [
         "COMMENTS_PER_PAGE = 1000",
         ("tests/test_comments.py",),
     ),
+    Mutant(
+        "search ranks every match, not only the newest 1,000",
+        "flaskr/search.py",
+        "    ids = ids[:MAX_RANKED]\n",
+        "",
+        ("tests/test_search.py",),
+    ),
+    Mutant(
+        "search takes the oldest matches",
+        "flaskr/search.py",
+        "MATCH ? ORDER BY rowid DESC LIMIT ?",
+        "MATCH ? ORDER BY rowid LIMIT ?",
+        ("tests/test_search.py",),
+    ),
+    Mutant(
+        "search ranking reads every matching row",
+        "flaskr/search.py",
+        "ids[-1], ids[0], MAX_RANK_ROWS)",
+        "ids[-1], ids[0], -1)",
+        ("tests/test_search.py",),
+    ),
+    Mutant(
+        "search ranks by the commonest words instead of the rarest",
+        "flaskr/search.py",
+        "sorted(rare, key=counts.get)",
+        "sorted(rare, key=counts.get, reverse=True)",
+        ("tests/test_search.py",),
+    ),
+    Mutant(
+        "search ranks by words found in most posts too",
+        "flaskr/search.py",
+        "if counts[term] * 2 <= sample]",
+        "]",
+        ("tests/test_search.py",),
+    ),
+    Mutant(
+        "search says more than 1,000 match when exactly 1,000 do",
+        "flaskr/search.py",
+        "more = len(ids) > MAX_RANKED",
+        "more = len(ids) >= MAX_RANKED",
+        ("tests/test_search.py",),
+    ),
+    Mutant(
+        "search counts the posts of the page, not all matches",
+        "flaskr/search.py",
+        "matches=len(ids)",
+        "matches=len(shown)",
+        ("tests/test_search.py",),
+    ),
+    Mutant(
+        "search terms are not quoted",
+        "flaskr/search.py",
+        """'"{}"'.format(term.replace('"', '""')) for term in terms)""",
+        "term for term in terms)",
+        ("tests/test_search.py",),
+    ),
 ]
 
 
