@@ -6,6 +6,8 @@ import zlib
 
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from flaskr.db import get_db
 
@@ -96,11 +98,15 @@ def png_bomb(side=50_000):
 
 
 def post_image(client, data, filename="photo.png", title="with image", content_type=None):
-    """Create a post with an image through the view; return the response."""
+    """Create a post with an image through the view; return the response.
+
+    The body is encoded here, in memory: the test client would spool a large one to a
+    temporary file that it never closes.
+    """
+    image = FileStorage(io.BytesIO(data), filename=filename, content_type=content_type)
+    boundary, body = encode_multipart({"title": title, "body": "", "image": image})
     return client.post(
-        "/create",
-        data={"title": title, "body": "", "image": (io.BytesIO(data), filename, content_type)},
-        content_type="multipart/form-data",
+        "/create", data=body, content_type=f"multipart/form-data; boundary={boundary}"
     )
 
 
