@@ -169,7 +169,7 @@ def encode(image, frames):
 
 
 def gif_frame(frame):
-    """A copy of one frame of a GIF, with a palette of its own and no metadata.
+    """A copy of one frame of a GIF, with a palette of its own.
 
     The decoder gives full-colour frames after the first; the encoder's default palette
     reduction is several times slower than the fast octree one used here.
@@ -183,7 +183,6 @@ def gif_frame(frame):
             if frame.palette.mode == "RGBA" and color[3] == 0:
                 frame.info["transparency"] = index
                 break
-    drop_metadata(frame)
     return frame
 
 
