@@ -36,6 +36,12 @@ ENCODE_OPTIONS = {
     "GIF": {},
     "WEBP": {"method": 0},
 }
+# A progressive JPEG is decoded scan by scan, each pass over every pixel: common encoders
+# write at most about ten, a hostile file thousands of tiny ones (seconds of CPU per 2,000).
+JPEG_MAX_SCANS = 100
+# The marker that starts a scan; entropy-coded data never holds it (a 0xFF there is
+# followed by 0x00 or a restart number), so counting it counts scans (metadata aside).
+JPEG_SCAN_MARKER = b"\xff\xda"
 # A GIF's blocks start with one of these bytes; the decoder skips any other byte.
 GIF_BLOCK = re.compile(rb"[!,;]")
 # Decoding and encoding take a core and up to a few hundred MB each: two at once at most.
@@ -90,6 +96,8 @@ def reencode(data):
     pixels = image.width * image.height * frames
     if pixels > current_app.config["IMAGE_MAX_PIXELS"]:
         raise Image.DecompressionBombError(f"{pixels} pixels")
+    if image_format(image) == "JPEG" and data.count(JPEG_SCAN_MARKER) > JPEG_MAX_SCANS:
+        raise ImageError(f"The image must be stored in at most {JPEG_MAX_SCANS} scans.")
     with image_slots.held():
         return encode(image, frames)
 

@@ -199,6 +199,20 @@ MUTANTS = [
         "name = __import__('flask').request.files['image'].filename",
         ("tests/test_uploads.py", "-k", "traversal"),
     ),
+    Mutant(
+        "a JPEG's scans are not counted",
+        "flaskr/uploads.py",
+        "data.count(JPEG_SCAN_MARKER) > JPEG_MAX_SCANS",
+        "data.count(JPEG_SCAN_MARKER) > 10**9",
+        ("tests/test_uploads.py", "-k", "scans"),
+    ),
+    Mutant(
+        "a JPEG of exactly the most scans is refused",
+        "flaskr/uploads.py",
+        "data.count(JPEG_SCAN_MARKER) > JPEG_MAX_SCANS",
+        "data.count(JPEG_SCAN_MARKER) >= JPEG_MAX_SCANS",
+        ("tests/test_uploads.py", "-k", "scans"),
+    ),
 ]
 
 

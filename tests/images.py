@@ -81,6 +81,22 @@ def mpo():
     return out.getvalue()
 
 
+def jpeg_of_scans(scans):
+    """A progressive JPEG of `scans` scans: its shortest scan repeated, as a hostile file does.
+
+    The decoder warns about the repeats and decodes each again, over every pixel.
+    """
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), COLORS[0]).save(out, format="JPEG", progressive=True)
+    data = out.getvalue()
+    # Each scan runs from its marker to the next marker that is not a restart (the end
+    # of the file, here, for the last one).
+    starts = [i for i in range(len(data) - 1) if data[i : i + 2] == b"\xff\xda"]
+    ends = [*starts[1:], len(data) - 2]
+    shortest = min((data[a:b] for a, b in zip(starts, ends, strict=True)), key=len)
+    return data[:-2] + shortest * (scans - len(starts)) + data[-2:]
+
+
 def png_chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

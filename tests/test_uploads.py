@@ -12,6 +12,7 @@ from images import (
     gif_of_tiny_frames,
     image_bytes,
     image_name,
+    jpeg_of_scans,
     jpeg_with_location,
     mpo,
     opened,
@@ -232,6 +233,18 @@ def test_a_truncated_animation_is_counted_without_error(app, client, auth):
     app.config["IMAGE_MAX_FRAMES"] = 2
     auth.login()
     assert b"at most 2 frames" in post_image(client, data).data
+
+
+def test_a_jpeg_of_too_many_scans_is_refused(app, client, auth, uploads, count):
+    # Each scan costs a pass over every pixel: thousands of tiny ones take minutes.
+    hostile = jpeg_of_scans(101)
+    assert opened(hostile).convert("RGB").getpixel((0, 0))[0] > 200  # it decodes: red
+    auth.login()
+    response = post_image(client, hostile)
+    assert response.status_code == 400
+    assert b"The image must be stored in at most 100 scans." in response.data
+    assert count("post") == 1 and uploads() == []
+    assert post_image(client, jpeg_of_scans(100)).status_code == 302
 
 
 def test_pixel_limit_is_configurable(app, client, auth):
