@@ -1,9 +1,11 @@
 """Images: validating and re-encoding uploads, storing them, and serving /uploads/<name>."""
 
 import io
+import itertools
 import os
 import re
 import secrets
+import struct
 from contextlib import contextmanager, suppress
 
 from flask import Blueprint, abort, current_app, send_from_directory
@@ -72,7 +74,9 @@ def read_image(file):
     if len(data) > max_bytes:
         raise ImageError(f"The image must be at most {max_bytes:,} bytes.")
     try:
-        return reencode(data)
+        # Reading headers can cost too (a PNG of 400,000 tiny chunks takes a second).
+        with image_slots.held():
+            return reencode(data)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -90,16 +94,15 @@ def reencode(data):
     """
     image = Image.open(io.BytesIO(data), formats=list(FORMATS))
     max_frames = current_app.config["IMAGE_MAX_FRAMES"]
-    frames = count_frames(image, data, max_frames)
+    frames, (width, height) = count_frames(image, data, max_frames)
     if frames > max_frames:
         raise ImageError(f"The image must have at most {max_frames:,} frames.")
-    pixels = image.width * image.height * frames
+    pixels = width * height * frames
     if pixels > current_app.config["IMAGE_MAX_PIXELS"]:
         raise Image.DecompressionBombError(f"{pixels} pixels")
     if image_format(image) == "JPEG" and data.count(JPEG_SCAN_MARKER) > JPEG_MAX_SCANS:
         raise ImageError(f"The image must be stored in at most {JPEG_MAX_SCANS} scans.")
-    with image_slots.held():
-        return encode(image, frames)
+    return encode(image, frames)
 
 
 def image_format(image):
@@ -108,21 +111,24 @@ def image_format(image):
 
 
 def count_frames(image, data, limit):
-    """Count an image's frames from its headers, stopping once past `limit`."""
+    """Return an image's frame count (stopping once past `limit`) and size, from headers."""
     kind = image_format(image)
     if kind == "GIF":
         return gif_frames(data, limit)
     if kind == "JPEG":
-        return 1  # only the first picture of a multi-picture file is kept
+        return 1, image.size  # only the first picture of a multi-picture file is kept
     # Both read the count from a header (an animated PNG's acTL, WebP's container).
-    return image.n_frames
+    return image.n_frames, image.size
 
 
 def gif_frames(data, limit):
     """Count a GIF's frames by walking its blocks as the decoder does, up to limit + 1.
 
-    The decoder's own count reads through every frame; a 1 MB file can hold 50,000.
+    Return the count and the size the decoder's canvas grows to: a frame may reach past
+    the size the file announces. The decoder's own count reads through every frame; a
+    1 MB file can hold 50,000.
     """
+    width, height = struct.unpack_from("<HH", data, 6)
     pos = 13 + color_table_size(data[10])  # header and screen descriptor, global colours
     frames = 0
     while frames <= limit:
@@ -132,13 +138,15 @@ def gif_frames(data, limit):
         pos = block.end()
         if block[0] == b",":
             frames += 1
-            # Position and size (8 bytes), flags, local colours, then the LZW code size.
-            flags = int.from_bytes(data[pos + 8 : pos + 9])
+            # Position and size, flags, local colours, then the LZW code size; a cut
+            # descriptor reads as zeros (the decoder refuses it).
+            x, y, w, h, flags = struct.unpack("<HHHHB", data[pos : pos + 9].ljust(9, b"\0"))
+            width, height = max(width, x + w), max(height, y + h)
             pos += 9 + color_table_size(flags) + 1
         else:
             pos += 1  # the extension's label
         pos = skip_sub_blocks(data, pos)
-    return frames
+    return frames, (width, height)
 
 
 def color_table_size(flags):
@@ -163,7 +171,9 @@ def encode(image, frames):
     if frames > 1:
         options["save_all"] = True
         if kind == "GIF":
-            gif = [gif_frame(frame) for frame in ImageSequence.Iterator(image)]
+            # No more frames than counted, whatever the decoder finds.
+            sequence = itertools.islice(ImageSequence.Iterator(image), frames)
+            gif = [gif_frame(frame) for frame in sequence]
             image, options["append_images"] = gif[0], gif[1:]
     else:
         # Photos carry their rotation in metadata that re-encoding drops: apply it.

@@ -160,8 +160,8 @@ MUTANTS = [
     Mutant(
         "image re-encodes take no slot",
         "flaskr/uploads.py",
-        "    with image_slots.held():\n        return encode(image, frames)\n",
-        "    return encode(image, frames)\n",
+        "        with image_slots.held():\n            return reencode(data)\n",
+        "        return reencode(data)\n",
         ("tests/test_uploads.py", "-k", "slot"),
     ),
     Mutant(
@@ -212,6 +212,13 @@ MUTANTS = [
         "data.count(JPEG_SCAN_MARKER) > JPEG_MAX_SCANS",
         "data.count(JPEG_SCAN_MARKER) >= JPEG_MAX_SCANS",
         ("tests/test_uploads.py", "-k", "scans"),
+    ),
+    Mutant(
+        "a GIF frame reaching past the GIF's size is counted at the GIF's size",
+        "flaskr/uploads.py",
+        "            width, height = max(width, x + w), max(height, y + h)\n",
+        "",
+        ("tests/test_uploads.py", "-k", "larger"),
     ),
 ]
 

@@ -57,6 +57,23 @@ def gif_of_tiny_frames(frames, junk=b""):
     return screen + (junk + control + frame) * frames + b"\x3b"
 
 
+def gif_that_grows(side):
+    """A GIF announcing 1x1 pixel, whose second frame is side x side: decoding grows it."""
+    out = io.BytesIO()
+    Image.new("P", (side, side), 1).save(out, format="GIF")
+    big = out.getvalue()
+    # The big image's pixel data: after its header, colours, extensions and descriptor.
+    pos = 13 + (3 << ((big[10] & 7) + 1))
+    while big[pos] == 0x21:
+        pos += 3 + big[pos + 2]
+        while big[pos]:
+            pos += 1 + big[pos]
+        pos += 1
+    pixels = big[pos + 10 : -1]
+    tiny = gif_of_tiny_frames(1)
+    return tiny[:-1] + b"\x2c" + struct.pack("<HHHHB", 0, 0, side, side, 0) + pixels + b"\x3b"
+
+
 def with_metadata(kind):
     """An image in `kind` carrying every kind of metadata its format can hold."""
     exif = Image.Exif()

@@ -10,6 +10,7 @@ from images import (
     animated_gif,
     fetch,
     gif_of_tiny_frames,
+    gif_that_grows,
     image_bytes,
     image_name,
     jpeg_of_scans,
@@ -193,6 +194,20 @@ def test_every_frame_counts_against_the_pixel_limit(app, client, auth, uploads, 
     assert b"The image has too many pixels." in response.data
     assert count("post") == 1 and uploads() == []
     assert post_image(client, animated("GIF", frames=2, size=(20, 20))).status_code == 302
+
+
+def test_a_gif_frame_larger_than_the_gif_counts_at_its_size(app, client, auth, uploads):
+    data = gif_that_grows(40)
+    image = opened(data)
+    assert image.size == (1, 1)
+    image.seek(1)
+    assert image.size == (40, 40)  # the decoder grows its canvas to the frame
+    app.config["IMAGE_MAX_PIXELS"] = 40 * 40 * 2 - 1
+    auth.login()
+    assert b"The image has too many pixels." in post_image(client, data).data
+    assert uploads() == []
+    app.config["IMAGE_MAX_PIXELS"] = 40 * 40 * 2
+    assert post_image(client, data).status_code == 302
 
 
 @pytest.mark.parametrize("kind", ["GIF", "PNG", "WEBP"])
