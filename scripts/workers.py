@@ -74,12 +74,16 @@ def run_worker(factory, sock, threads, parent_gone):
     """Serve in a forked worker until told to stop or the parent goes; never return."""
     code = 1
     try:
-        # The first stop signal unwinds waitress (it closes cleanly on SystemExit and
-        # KeyboardInterrupt); the parent's SIGTERM after a Ctrl-C must not cut that short.
+        stopping = []
+
+        # The first stop signal unwinds waitress (it closes cleanly on SystemExit); the
+        # parent's SIGTERM after a Ctrl-C must not cut that short. The handler stays in
+        # place rather than turning to SIG_IGN, which Python reports as an error when a
+        # signal is already on its way.
         def stop(signum, frame):
-            for number in STOP_SIGNALS:
-                signal.signal(number, signal.SIG_IGN)
-            raise SystemExit(0)
+            if not stopping:
+                stopping.append(signum)
+                raise SystemExit(0)
 
         for number in STOP_SIGNALS:
             signal.signal(number, stop)
