@@ -212,6 +212,71 @@ def test_a_failed_install_shows_pips_output_and_is_tried_again(checkout):
     assert (status, len(calls)) == (0, 2)
 
 
+# -- Debian packages -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def system(tmp_path):
+    """Stand-ins for dpkg-query (only "chromium" installed), id and apt-get (recorded)."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    stubs = {
+        "dpkg-query": '[ "${@: -1}" = chromium ] && printf installed',
+        "id": 'echo "${USER_ID:-0}"',
+        "apt-get": f'echo "$*" >>{tmp_path}/apt-calls\n'
+        '[ -z "${FAIL:-}" ] || { echo E: x; exit 1; }',
+    }
+    for name, body in stubs.items():
+        (folder / name).write_text(f"#!/usr/bin/env bash\n{body}\n")
+        (folder / name).chmod(0o755)
+    return tmp_path
+
+
+def ensure_packages(system, *packages, **env):
+    result = subprocess.run(
+        ["bash", "-c", f". {ROOT}/scripts/lib.sh && ensure_debian_packages {' '.join(packages)}"],
+        cwd=system,
+        env={**os.environ, "PATH": f"{system / 'bin'}:{os.environ['PATH']}", **env},
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE_SECONDS,
+    )
+    calls = system / "apt-calls"
+    return (
+        result.returncode,
+        result.stdout + result.stderr,
+        calls.read_text() if calls.exists() else "",
+    )
+
+
+def test_installed_packages_are_left_alone(system):
+    assert ensure_packages(system, "chromium") == (0, "", "")
+
+
+def test_missing_packages_are_installed_in_one_go_as_root(system):
+    status, output, calls = ensure_packages(system, "chromium", "postgresql", "nginx")
+    assert (status, output) == (
+        0,
+        "Installing postgresql nginx (Debian packages) for the tests...\n",
+    )
+    assert calls == "update -qq\ninstall -y -qq postgresql nginx\n"
+
+
+def test_a_failed_package_install_shows_apt_gets_output(system):
+    status, output, _ = ensure_packages(system, "nginx", FAIL="1")
+    assert status == 1
+    assert "E: x" in output
+
+
+def test_missing_packages_without_root_are_named_with_the_command(system):
+    status, output, calls = ensure_packages(system, "chromium", "nginx", USER_ID="1000")
+    assert (status, calls) == (0, "")
+    assert output == (
+        "Missing Debian packages: nginx; 'sudo apt-get install nginx' lets the tests that"
+        " need them run.\n"
+    )
+
+
 # -- the port -------------------------------------------------------------------------------
 
 
