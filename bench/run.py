@@ -487,6 +487,7 @@ def mixed_run(wrk, scripts, server, database, duration):
 WORKER_PAGES = ["hello", "index", "post", "tag", "author"]
 VISITOR_PAGES = {"index", "post", "tag", "author"}
 WORKERS_TARGET = 1.6  # N workers vs one, on 2 cores
+WORKERS_ROUNDS = 2
 
 
 class WorkersServer(Server):
@@ -535,13 +536,21 @@ def workers_section(wrk, scripts, counts, size, duration):
     pages = [(label, path) for label, path in PAGES if label in WORKER_PAGES]
     figures = {count: {} for count in counts}
     # All servers run at once (idle ones cost nothing) and each page is measured at every
-    # count in turn, so a change in the machine's other load falls on both sides alike.
+    # count in turn, WORKERS_ROUNDS times, keeping each count's best: on a shared machine
+    # other work comes and goes, and the best run is the nearest to a quiet machine's.
     with contextlib.ExitStack() as stack:
         servers = {count: stack.enter_context(WorkersServer(instance, count)) for count in counts}
         for page in pages:
-            for count, server in servers.items():
-                print(f"  {workers_text(count)}:", end="", flush=True)
-                figures[count].update(measure_pages(wrk, scripts, server, values, duration, [page]))
+            for _ in range(WORKERS_ROUNDS):
+                for count, server in servers.items():
+                    print(f"  {workers_text(count)}:", end="", flush=True)
+                    label = page[0]
+                    result = measure_pages(wrk, scripts, server, values, duration, [page])[label]
+                    best = figures[count].get(label)
+                    if isinstance(best, str | None) or (
+                        not isinstance(result, str) and result["rps"] > best["rps"]
+                    ):
+                        figures[count][label] = result
     first, last = counts[0], counts[-1]
     head = ["page", "URL"] + [f"{workers_text(count)} req/s" for count in counts]
     head.append(f"{last}/{first}")
@@ -562,7 +571,8 @@ def workers_section(wrk, scripts, counts, size, duration):
                 f" workers: {ratio:.2f}x (target at least {WORKERS_TARGET}x on 2 cores)"
             )
     return [
-        f"Workers at {size:,} posts, page cache on: scripts/workers.py, {THREADS} threads each",
+        f"Workers at {size:,} posts, page cache on: scripts/workers.py, {THREADS} threads each;"
+        f" the best of {WORKERS_ROUNDS} runs of each page at each count, taken in turn",
         "",
         *rows,
         "",
