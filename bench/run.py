@@ -522,6 +522,13 @@ class WorkersServer(Server):
         return total
 
 
+def cores(result):
+    """Return how many cores the server kept busy on average: its CPU time over the run's."""
+    if result["cpu_us"] is None:
+        return "?"
+    return f"{result['cpu_us'] * result['requests'] / result['duration_us']:.2f}"
+
+
 def workers_text(count):
     return f"{count} worker{'' if count == 1 else 's'}"
 
@@ -552,14 +559,17 @@ def workers_section(wrk, scripts, counts, size, duration):
                     ):
                         figures[count][label] = result
     first, last = counts[0], counts[-1]
-    head = ["page", "URL"] + [f"{workers_text(count)} req/s" for count in counts]
+    head = ["page", "URL"]
+    for count in counts:
+        head += [f"{workers_text(count)} req/s", "cores"]
     head.append(f"{last}/{first}")
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     verdict_lines = []
     for label, template in pages:
         results = [figures[count][label] for count in counts]
         cells = [label, f"`{template}`"]
-        cells += [r if isinstance(r, str) else f"{r['rps']:.0f}" for r in results]
+        for r in results:
+            cells += [r, ""] if isinstance(r, str) else [f"{r['rps']:.0f}", cores(r)]
         if isinstance(results[0], str) or isinstance(results[-1], str):
             rows.append("| " + " | ".join(cells + [""]) + " |")
             continue
@@ -572,7 +582,8 @@ def workers_section(wrk, scripts, counts, size, duration):
             )
     return [
         f"Workers at {size:,} posts, page cache on: scripts/workers.py, {THREADS} threads each;"
-        f" the best of {WORKERS_ROUNDS} runs of each page at each count, taken in turn",
+        f" the best of {WORKERS_ROUNDS} runs of each page at each count, taken in turn;"
+        " \"cores\" is the server's CPU time over the run's length (one process uses at most 1)",
         "",
         *rows,
         "",
