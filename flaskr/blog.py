@@ -1,6 +1,18 @@
 """Posts: the index, post and author pages, and writing, editing and deleting one's own posts."""
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+import functools
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from .auth import find_user, login_required
 from .caching import cached_page
@@ -8,7 +20,7 @@ from .db import get_db, transaction
 from .forms import BODY_MAX, TITLE_MAX, FormError, text_field
 from .pagination import paginate
 from .tags import TAGGED_NEWEST_FIRST, find_tag, normalize, parse_tags, save_tags, with_tags
-from .uploads import delete_image, read_image, stored_image
+from .uploads import delete_image, image_size, read_image, stored_image
 
 bp = Blueprint("blog", __name__)
 
@@ -40,6 +52,26 @@ def get_post(id, check_author=True):
     if check_author and post["author_id"] != g.user["id"]:
         abort(403, "Only the author can change this post.")
     return post
+
+
+@bp.app_template_global()
+def post_url(post, **values):
+    """Return the URL of a post's page (values add query arguments or an _anchor)."""
+    return url_for("blog.detail", id=post["id"], **values)
+
+
+@bp.app_template_global()
+def post_image_size(name):
+    """Return a post image's (width, height) for its img element, or None."""
+    return stored_image_size(current_app.config["UPLOAD_FOLDER"], name)
+
+
+# Stored images never change (a new upload gets a new name), so their sizes are kept;
+# the folder is part of the key because tests run several sites in one process.
+@functools.lru_cache(maxsize=4096)
+def stored_image_size(folder, name):
+    """Return image_size(name) for the site whose images are in folder."""
+    return image_size(name)
 
 
 def read_post_form():

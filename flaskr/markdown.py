@@ -4,7 +4,10 @@ Also excerpts of rendered HTML (feeds, lists) cut where no tag or entity breaks.
 """
 
 import functools
+import hashlib
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
@@ -126,6 +129,71 @@ def cut_offset(html, length):
         position = unit.end()
 
 
+# Characters of a post's rendered body its card in a list shows.
+SUMMARY_LENGTH = 300
+# How many bodies keep their summary in memory: a summary is small (a few hundred
+# bytes, keyed by a digest, not by the body), so every post of a busy site's first
+# pages fits, and list pages need not render whole bodies.
+SUMMARY_CACHE_SIZE = 4096
+# An adult's silent reading speed, words per minute, for "N min read".
+WORDS_PER_MINUTE = 230
+WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a list shows of a post: the start of its body, and its reading time."""
+
+    excerpt: Excerpt
+    minutes: int
+
+
+class SummaryCache:
+    """The summaries of the most recently shown bodies, keyed by a digest of each body."""
+
+    def __init__(self, size):
+        self.size = size
+        self.entries = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, text):
+        """Return text's Summary, made now or kept from an earlier call."""
+        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        with self.lock:
+            summary = self.entries.get(key)
+            if summary is not None:
+                self.entries.move_to_end(key)
+                return summary
+        summary = make_summary(text)
+        with self.lock:
+            self.entries[key] = summary
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return summary
+
+
+def reading_minutes(text):
+    """Return the minutes a reader takes to read text: at least one."""
+    words = sum(1 for _ in WORD.finditer(text))
+    return max(1, round(words / WORDS_PER_MINUTE))
+
+
+def make_summary(text):
+    """Return the Summary of a post body."""
+    # Rendered outside render_markdown's cache: that one keeps whole bodies for post pages.
+    html = render_markdown.__wrapped__(text)
+    return Summary(excerpt_html(html, SUMMARY_LENGTH), reading_minutes(text))
+
+
+summaries = SummaryCache(SUMMARY_CACHE_SIZE)
+
+
+def summarize(text):
+    """Return the Summary of a post body (see Summary), from memory when it was seen."""
+    return summaries.get(text)
+
+
 def init_app(app):
-    """Offer render_markdown to templates as the `markdown` filter."""
+    """Offer render_markdown and summarize to templates as filters."""
     app.add_template_filter(render_markdown, "markdown")
+    app.add_template_filter(summarize, "summary")

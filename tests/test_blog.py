@@ -1,5 +1,6 @@
 import io
 import os
+import re
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -345,3 +346,62 @@ def test_an_edit_of_a_post_deleted_meanwhile_is_404_and_stores_nothing(app, clie
     data = {"title": "t", "body": "", "image": image_upload(3)}
     assert client.post("/1/update", data=data).status_code == 404
     assert stored_images(app) == []
+
+
+LONG_BODY = (
+    "The *opening* words of a [long](https://example.org) story. " + "more words " * 600 + "THE END"
+)
+
+
+@pytest.mark.parametrize("path", ["/", "/user/test", "/tag/story", "/search?q=opening"])
+def test_list_pages_show_a_card_with_the_start_of_each_post(app, client, path):
+    with app.app_context():
+        db = get_db()
+        db.execute("UPDATE post SET body = ? WHERE id = 1", (LONG_BODY,))
+        save_tags(db, 1, ["story"])
+    page = client.get(path).data.decode()
+    assert '<p>The <em>opening</em> words of a <a href="https://example.org"' in page
+    assert "more words more words\u2026</p>" in page
+    assert "THE END" not in page
+    assert "by test on 2018-01-01 &middot; 5 min read" in " ".join(page.split())
+    assert '<p class="more"><a href="/1">Continue reading' in page
+    assert 'href="/tag/story"' in page and "0 likes</a>" in page
+    assert "THE END" in client.get("/1").data.decode()
+
+
+def test_a_short_post_is_shown_whole_in_its_card(client):
+    page = client.get("/").data.decode()
+    assert '<div class="body excerpt"><p>test\nbody</p>\n</div>' in page
+    assert "1 min read" in page
+
+
+def test_post_images_have_their_size(client, auth):
+    auth.login()
+    client.post(
+        "/1/update",
+        data={
+            "title": "t",
+            "body": "b",
+            "image": (io.BytesIO(image_bytes(size=(40, 30))), "a.png"),
+        },
+    )
+    for path in ("/", "/1"):
+        assert re.search(
+            r"<img class=\"[\w-]+\" src=\"/uploads/\w+\.png\"\s+"
+            r"alt=\"Image for t\" width=\"40\" height=\"30\"",
+            client.get(path).data.decode(),
+        )
+
+
+def test_an_image_whose_file_is_gone_is_shown_without_a_size(app, client, auth):
+    auth.login()
+    client.post(
+        "/1/update",
+        data={"title": "t", "body": "b", "image": (io.BytesIO(image_bytes()), "a.png")},
+    )
+    with app.app_context():
+        (name,) = get_db().execute("SELECT image FROM post WHERE id = 1").fetchone()
+    os.remove(os.path.join(app.config["UPLOAD_FOLDER"], name))
+    page = client.get("/").data.decode()
+    assert f'src="/uploads/{name}"' in page
+    assert re.search(rf'src="/uploads/{name}"\s+alt="Image for t" loading="lazy">', page)

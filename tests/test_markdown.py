@@ -3,7 +3,15 @@ from html.parser import HTMLParser
 
 import pytest
 
-from flaskr.markdown import HTML_BYTES_PER_CHARACTER, Excerpt, excerpt_html, render_markdown
+from flaskr import markdown
+from flaskr.markdown import (
+    HTML_BYTES_PER_CHARACTER,
+    Excerpt,
+    excerpt_html,
+    reading_minutes,
+    render_markdown,
+    summarize,
+)
 
 
 def test_markdown_is_rendered():
@@ -178,3 +186,34 @@ def test_a_huge_body_makes_a_small_excerpt():
     html = render_markdown('"' * 100_000)
     excerpt = excerpt_html(html, 2000)
     assert excerpt.html == "<p>" + "&quot;" * 2000 + "\u2026</p>"
+
+
+@pytest.mark.parametrize(
+    ("words", "minutes"), [(0, 1), (1, 1), (344, 1), (346, 2), (920, 4), (2300, 10)]
+)
+def test_reading_time_is_words_at_230_a_minute_and_at_least_one(words, minutes):
+    assert reading_minutes(" \n".join(["word"] * words)) == minutes
+
+
+def test_a_summary_is_the_start_of_the_body_cut_at_300_characters():
+    text = "A *short* body with [a link](https://example.org)."
+    assert summarize(text).excerpt == Excerpt(render_markdown(text), False)
+    long = "word " * 1000
+    summary = summarize(long)
+    assert summary.minutes == 4
+    assert summary.excerpt.cut
+    shown = WellFormed(summary.excerpt.html).text
+    assert 280 <= len(shown) <= 301
+    assert shown.endswith("word\u2026")
+
+
+def test_summaries_are_kept_by_a_digest_of_the_body_within_a_bound(monkeypatch):
+    cache = markdown.SummaryCache(2)
+    monkeypatch.setattr(markdown, "summaries", cache)
+    made = []
+    monkeypatch.setattr(markdown, "make_summary", lambda text: made.append(text) or text.upper())
+    assert [summarize(t) for t in ("a", "b", "a", "c", "a", "b")] == list("ABACAB")
+    # "a" was used again before "c" came, so "b" was the one dropped.
+    assert made == ["a", "b", "c", "b"]
+    assert len(cache.entries) == 2
+    assert all(len(key) == 16 for key in cache.entries)
