@@ -24,6 +24,7 @@ def create_app(test_config=None):
         errors,
         feeds,
         health,
+        help,
         likes,
         logs,
         markdown,
@@ -49,6 +50,7 @@ def create_app(test_config=None):
     app.register_blueprint(health.bp)
     app.register_blueprint(search.bp)
     app.register_blueprint(feeds.bp)
+    app.register_blueprint(help.bp)
     app.add_url_rule("/", endpoint="index")
 
     proxies = app.config["PROXY_FIX"]

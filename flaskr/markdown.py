@@ -11,16 +11,51 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 from markupsafe import Markup
+from mdit_py_plugins.footnote import footnote_plugin
+from mdit_py_plugins.tasklists import tasklists_plugin
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
 
 LINK_REL = "nofollow ugc noopener"
 
 # How many distinct bodies keep their HTML in memory; a page of the index needs a few.
 CACHE_SIZE = 512
 
+# Highlighted code is marked up with classes only (the stylesheet colours them): the
+# Content-Security-Policy allows no style attributes.
+_code_formatter = HtmlFormatter(nowrap=True)
+# Column alignments of tables, as classes the stylesheet knows.
+ALIGNMENT = re.compile(r"text-align:(left|center|right)")
+# An image address on another site: it is shown as a link, since pages load images
+# from this site only (img-src 'self').
+EXTERNAL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:|//")
+
+
+def highlight_code(code, lang, attrs):
+    """Return a fenced code block in a known language highlighted, or "" to leave it plain."""
+    try:
+        lexer = get_lexer_by_name(lang)
+    except ClassNotFound:
+        return ""
+    language = escapeHtml(lexer.aliases[0] if lexer.aliases else lang)
+    spans = highlight(code, lexer, _code_formatter)
+    return f'<pre class="highlight"><code class="language-{language}">{spans}</code></pre>\n'
+
+
 # The js-default preset turns raw HTML off (it is shown as text) and refuses unsafe
 # link schemes such as javascript: and vbscript: (the link is left as plain text).
-_parser = MarkdownIt("js-default")
+# Tables and strikethrough come with it; footnotes, task lists (disabled checkboxes) and
+# bare addresses made into links are added.
+_parser = (
+    MarkdownIt("js-default", {"linkify": True, "highlight": highlight_code})
+    .enable("linkify")
+    .use(footnote_plugin)
+    .use(tasklists_plugin, label=True)
+)
 
 
 def _link_open(renderer, tokens, idx, options, env):
@@ -29,7 +64,32 @@ def _link_open(renderer, tokens, idx, options, env):
     return renderer.renderToken(tokens, idx, options, env)
 
 
+def _cell_open(renderer, tokens, idx, options, env):
+    """Align a table cell by a class, not by the style attribute the policy refuses."""
+    token = tokens[idx]
+    style = token.attrs.pop("style", None)
+    if style is not None:
+        token.attrJoin("class", "align-" + ALIGNMENT.fullmatch(style).group(1))
+    return renderer.renderToken(tokens, idx, options, env)
+
+
+def _image(renderer, tokens, idx, options, env):
+    """Show an image from this site; one from another site becomes a link to it."""
+    token = tokens[idx]
+    src = token.attrGet("src")
+    if not EXTERNAL.match(src):
+        return renderer.image(tokens, idx, options, env)
+    alt = renderer.renderInlineAsText(token.children or [], options, env)
+    title = token.attrGet("title")
+    title_attr = f' title="{escapeHtml(title)}"' if title else ""
+    text = escapeHtml(alt) or escapeHtml(src)
+    return f'<a href="{escapeHtml(src)}" rel="{LINK_REL}" class="image-link"{title_attr}>{text}</a>'
+
+
 _parser.add_render_rule("link_open", _link_open)
+_parser.add_render_rule("th_open", _cell_open)
+_parser.add_render_rule("td_open", _cell_open)
+_parser.add_render_rule("image", _image)
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
@@ -138,6 +198,10 @@ SUMMARY_CACHE_SIZE = 4096
 # An adult's silent reading speed, words per minute, for "N min read".
 WORDS_PER_MINUTE = 230
 WORD = re.compile(r"\S+")
+# The footnote markup of a rendered body: its references, and the notes at its end.
+FOOTNOTES = re.compile(
+    r'<sup class="footnote-ref">.*?</sup>|<hr class="footnotes-sep">.*', re.DOTALL
+)
 
 
 @dataclass(frozen=True)
@@ -181,7 +245,8 @@ def reading_minutes(text):
 def make_summary(text):
     """Return the Summary of a post body."""
     # Rendered outside render_markdown's cache: that one keeps whole bodies for post pages.
-    html = render_markdown.__wrapped__(text)
+    # Footnotes stay on the post's page: their ids would repeat on a list of cards.
+    html = FOOTNOTES.sub("", render_markdown.__wrapped__(text))
     return Summary(excerpt_html(html, SUMMARY_LENGTH), reading_minutes(text))
 
 
