@@ -40,6 +40,15 @@ AUTHOR_QUERY = POST_QUERY + " WHERE p.author_id = ?" + NEWEST_FIRST
 TAG_PAGE_QUERY = POST_QUERY + TAGGED_NEWEST_FIRST
 
 
+def newest_posts(limit):
+    """Return the id, title and creation time of the newest posts, at most limit of them."""
+    return (
+        get_db()
+        .execute(f"SELECT p.id, p.title, p.created FROM post p{NEWEST_FIRST} LIMIT ?", (limit,))
+        .fetchall()
+    )
+
+
 def get_post(id, check_author=True):
     """Return the post with this id and its author's name.
 
