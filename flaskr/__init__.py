@@ -31,6 +31,7 @@ def create_app(test_config=None):
         search,
         security,
         settings,
+        snippets,
         uploads,
     )
 
@@ -40,6 +41,7 @@ def create_app(test_config=None):
     logs.init_app(app)
     caching.init_app(app)
     markdown.init_app(app)
+    snippets.init_app(app)
     security.init_app(app)
 
     app.register_blueprint(auth.bp)
