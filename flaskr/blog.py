@@ -1,6 +1,8 @@
 """Posts: the index, post and author pages, and writing, editing and deleting one's own posts."""
 
 import functools
+import re
+import unicodedata
 
 from flask import (
     Blueprint,
@@ -13,6 +15,7 @@ from flask import (
     request,
     url_for,
 )
+from werkzeug.routing import BaseConverter
 
 from .auth import find_user, login_required
 from .caching import cached_page
@@ -23,6 +26,34 @@ from .tags import TAGGED_NEWEST_FIRST, find_tag, normalize, parse_tags, save_tag
 from .uploads import delete_image, image_size, read_image, stored_image
 
 bp = Blueprint("blog", __name__)
+
+# The words after /<id>/ that name an action on the post (the tutorial's URLs among
+# them): never a slug, so that a GET of /<id>/delete stays a 405, not a redirect.
+ACTIONS = ("update", "delete", "comment", "like")
+# Characters of a slug at most: enough to recognise a title, short enough to share.
+SLUG_MAX = 80
+
+
+class SlugConverter(BaseConverter):
+    """A post URL's last part, the slug of its title: any segment but an action's name."""
+
+    regex = r"(?!(?:{})(?:/|$))[^/]+".format("|".join(ACTIONS))
+
+
+# Before the routes below: their rules use the converter.
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("slug", SlugConverter))
+
+
+def slugify(title):
+    """Return the slug of a post title: its letters and digits, lower case, joined by "-"."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = "-".join(re.findall(r"[a-z0-9]+", ascii_title.lower()))
+    if len(slug) > SLUG_MAX:
+        slug = slug[: SLUG_MAX + 1].rsplit("-", 1)[0] if "-" in slug[:SLUG_MAX] else slug[:SLUG_MAX]
+    if not slug or slug in ACTIONS:
+        slug = f"{slug}-post".lstrip("-")
+    return slug
+
 
 # Posts with their author's name and their like and comment counts (each counted on its
 # own index); list pages add a WHERE clause and an order.
@@ -66,7 +97,7 @@ def get_post(id, check_author=True):
 @bp.app_template_global()
 def post_url(post, **values):
     """Return the URL of a post's page (values add query arguments or an _anchor)."""
-    return url_for("blog.detail", id=post["id"], **values)
+    return url_for("blog.detail", id=post["id"], slug=slugify(post["title"]), **values)
 
 
 @bp.app_template_global()
@@ -116,11 +147,17 @@ def index():
     return render_post_list("blog/index.html", INDEX_QUERY)
 
 
-@bp.route("/<int:id>")
+@bp.route("/<int:id>", defaults={"slug": None})
+@bp.route("/<int:id>/<slug:slug>")
 @cached_page(args=("comments",))
-def detail(id):
-    """Show one post in full, with its tags."""
+def detail(id, slug):
+    """Show one post in full, with its tags, at its URL with the slug of its title.
+
+    The bare /<id> and outdated slugs (the title was edited) move there for good.
+    """
     (post,) = with_tags([get_post(id, check_author=False)])
+    if slug != slugify(post["title"]):
+        return redirect(post_url(post, comments=request.args.get("comments")), 301)
     return render_template("blog/detail.html", post=post)
 
 

@@ -108,7 +108,9 @@ def test_error_pages_offer_a_search_and_the_five_newest_posts(
         response.data
     )
     assert b'<label for="error-search-q">Search the posts instead</label>' in response.data
-    assert [title for _, title in newest_listed(response)] == [f"post {k}" for k in (6, 5, 4, 3, 2)]
+    newest = newest_listed(response)
+    assert [title for _, title in newest] == [f"post {k}" for k in (6, 5, 4, 3, 2)]
+    assert newest[0][0] == "/7/post-6"
 
 
 def test_the_413_and_429_pages_offer_the_newest_posts_too(make_app, app):

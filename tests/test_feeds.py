@@ -114,7 +114,7 @@ def test_an_edit_updates_the_atom_entry(client, auth):
 
 
 def test_every_page_announces_the_feeds(client):
-    for path in ("/", "/1", "/search", "/auth/login", "/no/such/page"):
+    for path in ("/", "/1/test-title", "/search", "/auth/login", "/no/such/page"):
         page = client.get(path).data
         assert b'<link rel="alternate" type="application/atom+xml"' in page, path
         assert b'href="/feed.atom"' in page and b'href="/feed.rss"' in page
