@@ -176,10 +176,12 @@ def test_colour_scheme_follows_the_system(new_page, flows, scheme, dark):
         assert luminance(text) < 0.2 < 0.8 < luminance(background)
 
 
+# A field is labelled by a label naming its id, by a label around it (the task lists of
+# Markdown), or by aria-label.
 UNLABELLED_FIELDS = """() => [...document.querySelectorAll("input, textarea, select")]
     .filter(field => !["submit", "hidden", "button", "reset"].includes(field.type))
     .filter(field => !(field.id && document.querySelector(`label[for="${field.id}"]`))
-        && !field.getAttribute("aria-label"))
+        && !field.closest("label") && !field.getAttribute("aria-label"))
     .map(field => field.outerHTML)"""
 
 
