@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
 from pygments import highlight
@@ -258,7 +258,39 @@ def summarize(text):
     return summaries.get(text)
 
 
+# Comment text: paragraphs are parted by blank lines.
+PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def render_comment(text):
+    """Render a comment's plain text: its paragraphs and line breaks, its addresses as links.
+
+    Nothing else of it is markup: comments are not Markdown.
+    """
+    paragraphs = PARAGRAPH_BREAK.split(text.strip().replace("\r\n", "\n"))
+    html = "\n".join(
+        "<p>{}</p>".format(link_addresses(p).replace("\n", "<br>\n")) for p in paragraphs if p
+    )
+    return Markup(html)  # noqa: S704 (escaped by link_addresses)
+
+
+def link_addresses(text):
+    """Return text escaped, with the web and mail addresses in it made links."""
+    parts, position = [], 0
+    # The addresses found are web and mail ones only (http, https, ftp, mailto, //):
+    # never a scheme that could run script.
+    for found in _parser.linkify.match(text) or ():
+        href = _parser.normalizeLink(found.url)
+        parts.append(escape(text[position : found.index]))
+        parts.append(f'<a href="{escape(href)}" rel="{LINK_REL}">{escape(found.text)}</a>')
+        position = found.last_index
+    parts.append(escape(text[position:]))
+    return "".join(parts)
+
+
 def init_app(app):
-    """Offer render_markdown and summarize to templates as filters."""
+    """Offer render_markdown, summarize and render_comment to templates as filters."""
     app.add_template_filter(render_markdown, "markdown")
     app.add_template_filter(summarize, "summary")
+    app.add_template_filter(render_comment, "comment")

@@ -214,3 +214,13 @@ def test_a_page_of_comments_walks_the_comment_index(app):
         ]
     assert steps[0].startswith("SEARCH c USING INDEX comment_post_created (post_id=?)")
     assert not [step for step in steps if "TEMP B-TREE" in step]
+
+
+def test_comments_show_their_paragraphs_and_links(client, auth):
+    auth.login("other", "other")
+    comment(client, "Lovely.\n\nMore at https://example.org/owls <i>")
+    page = client.get("/1/test-title").data.decode()
+    assert (
+        '<div class="comment-body"><p>Lovely.</p>\n<p>More at <a href="https://example.org/owls"'
+        ' rel="nofollow ugc noopener">https://example.org/owls</a> &lt;i&gt;</p></div>'
+    ) in page

@@ -21,4 +21,6 @@ def test_the_markdown_help_shows_each_feature_with_its_result(client):
 def test_the_post_form_links_to_the_markdown_help(client, auth):
     auth.login()
     for path in ("/create", "/1/update"):
-        assert b'<a class="help-link" href="/help/markdown">Markdown help</a>' in client.get(path).data
+        assert (
+            b'<a class="help-link" href="/help/markdown">Markdown help</a>' in client.get(path).data
+        )

@@ -9,6 +9,7 @@ from flaskr.markdown import (
     Excerpt,
     excerpt_html,
     reading_minutes,
+    render_comment,
     render_markdown,
     summarize,
 )
@@ -291,3 +292,17 @@ def test_images_from_other_sites_become_links_with_their_alt_text():
 def test_a_summary_leaves_footnotes_to_the_post_page():
     excerpt = summarize("A claim[^1] and more.\n\n[^1]: The source.").excerpt
     assert excerpt.html == "<p>A claim and more.</p>\n"
+
+
+def test_comments_keep_their_paragraphs_and_line_breaks():
+    html = render_comment("First line\nsecond line\r\n\r\n  \n\nNew *paragraph* <b>.\n\n")
+    assert html == ("<p>First line<br>\nsecond line</p>\n<p>New *paragraph* &lt;b&gt;.</p>")
+
+
+def test_addresses_in_comments_become_links_marked_as_user_content():
+    html = render_comment('See www.example.org & https://example.com/a?b=1&c="2". javascript:x')
+    assert html == (
+        '<p>See <a href="http://www.example.org" rel="nofollow ugc noopener">www.example.org</a>'
+        ' &amp; <a href="https://example.com/a?b=1&amp;c=%222%22" rel="nofollow ugc noopener">'
+        "https://example.com/a?b=1&amp;c=&#34;2&#34;</a>. javascript:x</p>"
+    )
