@@ -29,7 +29,7 @@ bp = Blueprint("blog", __name__)
 
 # The words after /<id>/ that name an action on the post (the tutorial's URLs among
 # them): never a slug, so that a GET of /<id>/delete stays a 405, not a redirect.
-ACTIONS = ("update", "delete", "comment", "like")
+ACTIONS = ("update", "delete", "comment", "like", "write-comment")
 # Characters of a slug at most: enough to recognise a title, short enough to share.
 SLUG_MAX = 80
 
@@ -159,6 +159,13 @@ def detail(id, slug):
     if slug != slugify(post["title"]):
         return redirect(post_url(post, comments=request.args.get("comments")), 301)
     return render_template("blog/detail.html", post=post)
+
+
+@bp.route("/<int:id>/write-comment")
+@login_required
+def write_comment(id):
+    """Lead to a post's comment form; a visitor logs in first and comes back to it."""
+    return redirect(post_url(get_post(id, check_author=False), _anchor="add-comment"))
 
 
 @bp.route("/user/<username>")

@@ -429,6 +429,7 @@ def test_an_image_whose_file_is_gone_is_shown_without_a_size(app, client, auth):
         ("!!!", "post"),
         ("Delete", "delete-post"),
         ("like", "like-post"),
+        ("Write comment!", "write-comment-post"),
         ("word " * 30, "-".join(["word"] * 16)),
         ("x" * 100, "x" * 80),
     ],

@@ -224,3 +224,17 @@ def test_comments_show_their_paragraphs_and_links(client, auth):
         '<div class="comment-body"><p>Lovely.</p>\n<p>More at <a href="https://example.org/owls"'
         ' rel="nofollow ugc noopener">https://example.org/owls</a> &lt;i&gt;</p></div>'
     ) in page
+
+
+def test_log_in_to_comment_comes_back_to_the_post(client):
+    page = client.get("/1/test-title").data.decode()
+    assert '<p><a href="/1/write-comment">Log in</a> to comment.</p>' in page
+    response = client.get("/1/write-comment")
+    assert response.headers["Location"] == "/auth/login"
+    # Where to come back is kept in the session, never in the address.
+    assert "next" not in response.headers["Location"]
+    login = client.post("/auth/login", data={"username": "other", "password": "other"})
+    assert login.headers["Location"] == "/1/write-comment"
+    assert client.get("/1/write-comment").headers["Location"] == "/1/test-title#add-comment"
+    assert b'class="form" id="add-comment"' in client.get("/1/test-title").data
+    assert client.get("/2/write-comment").status_code == 404
