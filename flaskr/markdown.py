@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
+from markdown_it.token import Token
 from markupsafe import Markup, escape
 from mdit_py_plugins.footnote import footnote_plugin
-from mdit_py_plugins.tasklists import tasklists_plugin
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
@@ -46,6 +46,47 @@ def highlight_code(code, lang, attrs):
     return f'<pre class="highlight"><code class="language-{language}">{spans}</code></pre>\n'
 
 
+# A task list item's start: "[ ]" or "[x]" and a space.
+TASK = re.compile(r"\[([ xX])\][ \t\n]")
+CHECKBOX = '<input class="task-list-item-checkbox"{} disabled="disabled" type="checkbox">'
+
+
+def _html(content):
+    """Return an inline token of markup made here (raw HTML from the text stays off)."""
+    token = Token("html_inline", "", 0)
+    token.content = content
+    return token
+
+
+def task_lists(state):
+    """Make list items that start with [ ] or [x] disabled checkboxes inside their labels.
+
+    One pass over the tokens, keeping the lists open at each point: a body of thousands
+    of items costs no more than their text.
+    """
+    tokens, lists = state.tokens, []
+    for i, token in enumerate(tokens):
+        if token.type in ("bullet_list_open", "ordered_list_open"):
+            lists.append(token)
+        elif token.type in ("bullet_list_close", "ordered_list_close"):
+            lists.pop()
+        elif (
+            token.type == "inline"
+            and tokens[i - 1].type == "paragraph_open"
+            and tokens[i - 2].type == "list_item_open"
+            and token.children
+            and token.children[0].type == "text"
+            and TASK.match(token.children[0].content)
+        ):
+            first = token.children[0]
+            checked = ' checked="checked"' if first.content[1] != " " else ""
+            first.content = first.content[3:]
+            token.children[:0] = [_html("<label>"), _html(CHECKBOX.format(checked))]
+            token.children.append(_html("</label>"))
+            tokens[i - 2].attrSet("class", "task-list-item")
+            lists[-1].attrSet("class", "contains-task-list")
+
+
 # The js-default preset turns raw HTML off (it is shown as text) and refuses unsafe
 # link schemes such as javascript: and vbscript: (the link is left as plain text).
 # Tables and strikethrough come with it; footnotes, task lists (disabled checkboxes) and
@@ -54,8 +95,8 @@ _parser = (
     MarkdownIt("js-default", {"linkify": True, "highlight": highlight_code})
     .enable("linkify")
     .use(footnote_plugin)
-    .use(tasklists_plugin, label=True)
 )
+_parser.core.ruler.after("inline", "task_lists", task_lists)
 
 
 def _link_open(renderer, tokens, idx, options, env):

@@ -306,3 +306,11 @@ def test_addresses_in_comments_become_links_marked_as_user_content():
         ' &amp; <a href="https://example.com/a?b=1&amp;c=%222%22" rel="nofollow ugc noopener">'
         "https://example.com/a?b=1&amp;c=&#34;2&#34;</a>. javascript:x</p>"
     )
+
+
+def test_only_the_list_holding_a_task_is_a_task_list():
+    html = render_markdown("- plain\n  - [x] done\n- [ ]no space\n\n1. [ ] numbered")
+    assert html.startswith('<ul>\n<li>plain\n<ul class="contains-task-list">')
+    assert "<li>[ ]no space</li>" in html
+    assert '<ol class="contains-task-list">\n<li class="task-list-item"><label>' in html
+    assert html.count("<input") == 2
