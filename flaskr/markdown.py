@@ -253,28 +253,33 @@ class Summary:
     minutes: int
 
 
-class SummaryCache:
-    """The summaries of the most recently shown bodies, keyed by a digest of each body."""
+class DigestCache:
+    """A bounded map from texts to what was made of them, keyed by a digest of each text.
 
-    def __init__(self, size):
+    The most recently used entries are kept; the texts themselves are not.
+    """
+
+    def __init__(self, size, make):
         self.size = size
+        self.make = make
         self.entries = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, text):
-        """Return text's Summary, made now or kept from an earlier call."""
-        key = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    def get(self, text, *args):
+        """Return make(text, *args), made now or kept from an earlier call."""
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        key = (digest, *args)
         with self.lock:
-            summary = self.entries.get(key)
-            if summary is not None:
+            value = self.entries.get(key)
+            if value is not None:
                 self.entries.move_to_end(key)
-                return summary
-        summary = make_summary(text)
+                return value
+        value = self.make(text, *args)
         with self.lock:
-            self.entries[key] = summary
+            self.entries[key] = value
             if len(self.entries) > self.size:
                 self.entries.popitem(last=False)
-        return summary
+        return value
 
 
 def reading_minutes(text):
@@ -291,7 +296,7 @@ def make_summary(text):
     return Summary(excerpt_html(html, SUMMARY_LENGTH), reading_minutes(text))
 
 
-summaries = SummaryCache(SUMMARY_CACHE_SIZE)
+summaries = DigestCache(SUMMARY_CACHE_SIZE, make_summary)
 
 
 def summarize(text):

@@ -6,6 +6,8 @@ import re
 
 from markupsafe import Markup
 
+from .markdown import DigestCache
+
 # Characters of text a snippet shows.
 SNIPPET_LENGTH = 240
 # Of them, how many come before the first word found, so that it reads in context.
@@ -83,7 +85,15 @@ def window(text, start, length):
     return start, end
 
 
-def snippet(markdown, terms, length=SNIPPET_LENGTH):
+def snippet(markdown, terms):
+    """Return the part of a post body around the first of the terms it has, terms marked.
+
+    Kept in memory for the pages of results asked for again.
+    """
+    return snippets.get(markdown, tuple(terms))
+
+
+def make_snippet(markdown, terms, length=SNIPPET_LENGTH):
     """Return the part of a post body around the first of the terms it has, terms marked.
 
     Without a match in the body (the title matched), the snippet is the body's start.
@@ -103,6 +113,11 @@ def snippet(markdown, terms, length=SNIPPET_LENGTH):
     before = "\u2026 " if region_start > 0 or first > 0 else ""
     after = " \u2026" if region_end < len(markdown) or last < len(text) else ""
     return Markup(before + marked_text + after)  # noqa: S704 (text escaped, words marked)
+
+
+# Snippets kept: each is a few hundred bytes.
+SNIPPET_CACHE_SIZE = 4096
+snippets = DigestCache(SNIPPET_CACHE_SIZE, make_snippet)
 
 
 def marked(text, terms):

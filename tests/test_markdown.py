@@ -209,7 +209,7 @@ def test_a_summary_is_the_start_of_the_body_cut_at_300_characters():
 
 
 def test_summaries_are_kept_by_a_digest_of_the_body_within_a_bound(monkeypatch):
-    cache = markdown.SummaryCache(2)
+    cache = markdown.DigestCache(2, lambda text: markdown.make_summary(text))
     monkeypatch.setattr(markdown, "summaries", cache)
     made = []
     monkeypatch.setattr(markdown, "make_summary", lambda text: made.append(text) or text.upper())
@@ -217,7 +217,7 @@ def test_summaries_are_kept_by_a_digest_of_the_body_within_a_bound(monkeypatch):
     # "a" was used again before "c" came, so "b" was the one dropped.
     assert made == ["a", "b", "c", "b"]
     assert len(cache.entries) == 2
-    assert all(len(key) == 16 for key in cache.entries)
+    assert all(len(digest) == 16 for (digest,) in cache.entries)
 
 
 def test_footnotes_are_rendered():

@@ -3,7 +3,8 @@ from html import unescape
 
 import pytest
 
-from flaskr.snippets import SNIPPET_LENGTH, marked, plain_text, snippet
+from flaskr import snippets
+from flaskr.snippets import SNIPPET_LENGTH, make_snippet, marked, plain_text, snippet
 
 
 def shown(html):
@@ -97,3 +98,12 @@ def test_the_search_page_has_one_search_box(client):
         assert page.count('role="search"') == 1
         assert 'id="site-search-q"' not in page
     assert 'id="site-search-q"' in client.get("/").data.decode()
+
+
+def test_snippets_are_kept_per_body_and_terms():
+    body = "An owl and a cat. " * 30
+    first = snippet(body, ["owl"])
+    assert snippet(body, ["owl"]) is first
+    assert snippet(body, ["cat"]) is not first and "<mark>cat</mark>" in snippet(body, ["cat"])
+    assert make_snippet(body, ["owl"]) == first
+    assert len(snippets.snippets.entries) <= snippets.SNIPPET_CACHE_SIZE
