@@ -326,5 +326,6 @@ def test_follow_the_feed_link(page, flows, server):
         assert feed.version == ("atom10" if kind == "atom" else "rss20")
         entry = feed.entries[0]
         assert entry.title == title
-        assert entry.link == f"{server.url}/{post_id}"
+        assert entry.link == f"{server.url}/{post_id}/{slugify(title)}"
+        assert entry.id == f"{server.url}/{post_id}"
         assert "<strong>in a feed reader</strong>" in entry.description
