@@ -69,15 +69,13 @@ NEWEST_FIRST = " ORDER BY p.created DESC, p.id DESC"
 INDEX_QUERY = POST_QUERY + NEWEST_FIRST
 AUTHOR_QUERY = POST_QUERY + " WHERE p.author_id = ?" + NEWEST_FIRST
 TAG_PAGE_QUERY = POST_QUERY + TAGGED_NEWEST_FIRST
+# The newest posts' titles, that error pages offer.
+NEWEST_QUERY = "SELECT p.id, p.title, p.created FROM post p" + NEWEST_FIRST + " LIMIT ?"
 
 
 def newest_posts(limit):
     """Return the id, title and creation time of the newest posts, at most limit of them."""
-    return (
-        get_db()
-        .execute(f"SELECT p.id, p.title, p.created FROM post p{NEWEST_FIRST} LIMIT ?", (limit,))
-        .fetchall()
-    )
+    return get_db().execute(NEWEST_QUERY, (limit,)).fetchall()
 
 
 def get_post(id, check_author=True):
