@@ -1,5 +1,6 @@
 """SQLite: per-context connections, pragmas, transactions, migrations and database commands."""
 
+import errno
 import functools
 import os
 import shutil
@@ -25,6 +26,17 @@ FAULTS = {
     sqlite3.SQLITE_IOERR: "a disk I/O error",
     sqlite3.SQLITE_FULL: "the disk or the database is full",
     sqlite3.SQLITE_CANTOPEN: "the database file cannot be opened",
+}
+
+# The same conditions as the file system reports them (errno of an OSError), while an
+# uploaded image is written or removed; any other OSError is a bug.
+STORAGE_FAULTS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "the server may not write there",
+    errno.EPERM: "the server may not write there",
+    errno.EIO: "a disk I/O error",
 }
 
 # TIMESTAMP columns come back as datetime objects, as in the tutorial; registered here
@@ -106,10 +118,12 @@ def rollback(db):
 
 
 def fault_cause(error):
-    """Return the condition a database error reports (disk full, read-only...), or None.
+    """Return the condition a database or storage error reports (disk full...), or None.
 
     None means a genuine programming error, such as a syntax error or a missing table.
     """
+    if isinstance(error, OSError):
+        return STORAGE_FAULTS.get(error.errno)
     if not isinstance(error, sqlite3.OperationalError):
         return None
     return FAULTS.get(getattr(error, "sqlite_errorcode", 0) & 0xFF)

@@ -68,6 +68,22 @@ def handle_database_error(error):
     return render_error(ServiceUnavailable(message, retry_after=FAULT_RETRY_AFTER_SECONDS))
 
 
+def handle_storage_error(error):
+    """Answer a storage fault (saving an upload to a full or read-only disk) with 503.
+
+    Any other OSError is a bug and stays a 500. The cause is logged in one line.
+    """
+    cause = fault_cause(error)
+    if cause is None:
+        raise error
+    write_check().note_fault()
+    current_app.logger.warning(
+        "storage fault on %s %s: %s (%s)", request.method, printable(request.path), cause, error
+    )
+    message = CANNOT_READ if request.method in ("GET", "HEAD") else CANNOT_SAVE
+    return render_error(ServiceUnavailable(message, retry_after=FAULT_RETRY_AFTER_SECONDS))
+
+
 def init_app(app):
     """Register the error pages with the application.
 
@@ -76,3 +92,4 @@ def init_app(app):
     """
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(sqlite3.OperationalError, handle_database_error)
+    app.register_error_handler(OSError, handle_storage_error)

@@ -2,10 +2,13 @@
 
 import re
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 
-from .blog import POST_QUERY, render_post_list
+from .blog import POST_QUERY
 from .caching import cached_page
+from .db import get_db
+from .pagination import Page, page_number
+from .tags import with_tags
 
 bp = Blueprint("search", __name__)
 
@@ -13,16 +16,40 @@ bp = Blueprint("search", __name__)
 # costs an index lookup.
 MAX_TERMS = 32
 
-# Best match first: FTS5's rank is bm25(). The full-text index drives the query and each
-# match is one lookup of its post.
-SEARCH_QUERY = (
-    POST_QUERY + " JOIN post_fts f ON f.rowid = p.id WHERE f.post_fts MATCH ? ORDER BY f.rank"
+# The work of one search is bounded whatever the query and however many posts there are.
+# Only the newest MAX_RANKED matches are ranked (one more is read to know there are more):
+# the full-text index hands them over newest first and stops there.
+MAX_RANKED = 1000
+# Ranking reads at most this many rows of the index. The ranking words may match posts that
+# lack the other words; past this many, the remaining matches keep their newest-first order.
+MAX_RANK_ROWS = 4000
+# bm25() counts, once per search, every post holding each ranking word: only the rarest
+# few words rank, and a word in more than half the posts (which bm25 scores as almost
+# nothing) never does. Every word still has to match.
+MAX_RANKING_TERMS = 8
+# How rare a word is, estimated from the newest posts: a handful of bounded index reads.
+RARITY_SAMPLE = 200
+
+# The newest matches by post id (posts are numbered as they are written).
+CANDIDATES_QUERY = "SELECT rowid FROM post_fts WHERE post_fts MATCH ? ORDER BY rowid DESC LIMIT ?"
+SAMPLE_QUERY = "SELECT MIN(id), COUNT(*) FROM (SELECT id FROM post ORDER BY id DESC LIMIT ?)"
+SAMPLE_COUNT_QUERY = "SELECT COUNT(*) FROM post_fts WHERE post_fts MATCH ? AND rowid >= ?"
+# FTS5's bm25(): lower is better. Only the rows between the oldest and newest candidate.
+RANK_QUERY = (
+    "SELECT rowid, bm25(post_fts) FROM post_fts"
+    " WHERE post_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?"
 )
+
+# One page of results, each post found by its id.
+POSTS_BY_ID_QUERY = POST_QUERY + " WHERE p.id IN ({})"
 
 
 def search_terms(text):
-    """Return the words of a query, at most MAX_TERMS of them."""
-    return re.findall(r"\w+", text)[:MAX_TERMS]
+    """Return the distinct words of a query (ignoring case), at most MAX_TERMS of them."""
+    words = {}
+    for word in re.findall(r"\w+", text):
+        words.setdefault(word.casefold(), word)
+    return list(words.values())[:MAX_TERMS]
 
 
 def match_expression(terms):
@@ -34,6 +61,44 @@ def match_expression(terms):
     return " ".join('"{}"'.format(term.replace('"', '""')) for term in terms)
 
 
+def ranking_terms(db, terms):
+    """Return the rarest terms (at most MAX_RANKING_TERMS), leaving out those in most posts."""
+    oldest, sample = db.execute(SAMPLE_QUERY, (RARITY_SAMPLE,)).fetchone()
+    counts = {
+        term: db.execute(SAMPLE_COUNT_QUERY, (match_expression([term]), oldest)).fetchone()[0]
+        for term in terms
+    }
+    rare = [term for term in terms if counts[term] * 2 <= sample]
+    return sorted(rare, key=counts.get)[:MAX_RANKING_TERMS]
+
+
+def ranked_matches(db, terms):
+    """Return (post ids best match first, whether more posts match than were ranked).
+
+    The candidates are the newest MAX_RANKED matches; equal scores keep newest first.
+    """
+    ids = [
+        row[0] for row in db.execute(CANDIDATES_QUERY, (match_expression(terms), MAX_RANKED + 1))
+    ]
+    more = len(ids) > MAX_RANKED
+    ids = ids[:MAX_RANKED]
+    ranking = ranking_terms(db, terms) if ids else []
+    if not ranking:
+        return ids, more
+    rows = db.execute(
+        RANK_QUERY, (match_expression(ranking), ids[-1], ids[0], MAX_RANK_ROWS)
+    ).fetchall()
+    scores = dict(rows)
+    return sorted(ids, key=lambda post_id: scores.get(post_id, 0.0)), more
+
+
+def posts_by_id(db, ids):
+    """Return the posts with these ids, in the order given, each with its tags."""
+    rows = db.execute(POSTS_BY_ID_QUERY.format(", ".join("?" * len(ids))), ids).fetchall()
+    order = {post_id: k for k, post_id in enumerate(ids)}
+    return with_tags(sorted(rows, key=lambda row: order[row["id"]]))
+
+
 @bp.route("/search")
 @cached_page(args=("q", "page"))
 def search():
@@ -42,6 +107,21 @@ def search():
     terms = search_terms(q)
     if not terms:
         return render_template("search/search.html", q=q, page=None, terms=terms)
-    return render_post_list(
-        "search/search.html", SEARCH_QUERY, (match_expression(terms),), q=q, terms=terms
+    number = page_number()
+    db = get_db()
+    ids, more = ranked_matches(db, terms)
+    per_page = current_app.config["POSTS_PER_PAGE"]
+    start = (number - 1) * per_page
+    shown = ids[start : start + per_page]
+    if number > 1 and not shown:
+        abort(404, "There is no such page.")
+    page = Page(posts_by_id(db, shown), number, number > 1, len(ids) > start + per_page)
+    return render_template(
+        "search/search.html",
+        q=q,
+        page=page,
+        terms=terms,
+        matches=len(ids),
+        more=more,
+        limit=MAX_RANKED,
     )

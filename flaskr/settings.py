@@ -17,6 +17,8 @@ DEFAULTS = {
     "MAX_FORM_PARTS": 1000,
     "IMAGE_MAX_BYTES": 5 * 1024 * 1024,
     "IMAGE_MAX_PIXELS": 25_000_000,
+    # Frames of an animated image; its pixels (all frames together) count against the above.
+    "IMAGE_MAX_FRAMES": 100,
     # Visitors' pages kept in memory, in bytes (32 MB); 0 turns the page cache off.
     "PAGE_CACHE_BYTES": 32 * 1024 * 1024,
     "SQLITE_SYNCHRONOUS": "FULL",

@@ -30,9 +30,11 @@
 # MAX_FORM_MEMORY_SIZE = 2 * 1024 * 1024
 # MAX_FORM_PARTS = 1000
 
-# Uploaded images: largest file in bytes, largest size in pixels, where they are kept.
+# Uploaded images: largest file in bytes, largest size in pixels (every frame of an
+# animation counted), most frames of an animation, where they are kept.
 # IMAGE_MAX_BYTES = 5 * 1024 * 1024
 # IMAGE_MAX_PIXELS = 25_000_000
+# IMAGE_MAX_FRAMES = 100
 # UPLOAD_FOLDER = "/var/lib/flaskr/uploads"
 
 # Bytes of visitors' pages kept in memory until the database changes (a page larger

@@ -1,5 +1,6 @@
 """Every list page walks an index: its cost must not grow with the number of posts."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -8,7 +9,13 @@ from listing import add_posts
 from flaskr.blog import AUTHOR_QUERY, INDEX_QUERY, NEWEST_QUERY, TAG_PAGE_QUERY
 from flaskr.db import get_db, transaction
 from flaskr.feeds import FEED_QUERY
-from flaskr.search import SEARCH_QUERY
+from flaskr.search import (
+    CANDIDATES_QUERY,
+    POSTS_BY_ID_QUERY,
+    RANK_QUERY,
+    SAMPLE_COUNT_QUERY,
+    SAMPLE_QUERY,
+)
 from flaskr.tags import save_tags
 
 # (name, query as run by paginate or the feed, parameters, the scans it may contain)
@@ -19,8 +26,8 @@ QUERIES = [
     ("newest on error pages", NEWEST_QUERY, (5,), {"SCAN p USING INDEX post_created"}),
     ("author", AUTHOR_QUERY + " LIMIT ? OFFSET ?", (1, 6, 0), set()),
     ("tag", TAG_PAGE_QUERY + " LIMIT ? OFFSET ?", (1, 6, 0), set()),
-    # FTS5 finds the matches in its index and ranks them itself (bm25).
-    ("search", SEARCH_QUERY + " LIMIT ? OFFSET ?", ('"word"', 6, 0), {"SCAN f VIRTUAL TABLE"}),
+    # A page of search results: its posts found by id (test below for the matching).
+    ("search", POSTS_BY_ID_QUERY.format("?, ?"), (1, 2), set()),
 ]
 
 
@@ -57,11 +64,29 @@ def test_list_pages_walk_an_index(app, posts, name, query, params, allowed_scans
     )
 
 
-def test_the_search_is_driven_by_the_full_text_index(app):
+# (query, parameters, the rowid bounds the full-text index must apply itself): the matches
+# come from the index in post id order, newest first, so a LIMIT stops the reading early.
+SEARCH_QUERIES = [
+    (CANDIDATES_QUERY, ('"word"', 1001), ""),
+    (SAMPLE_COUNT_QUERY, ('"word"', 2800), ">"),
+    (RANK_QUERY, ('"word"', 1000, 2000, 4000), "><"),
+]
+
+
+def test_the_search_reads_the_full_text_index_in_order(app):
     with app.app_context():
-        steps = plan(SEARCH_QUERY, ('"word"',))
-    assert steps[0].startswith("SCAN f VIRTUAL TABLE INDEX")
-    assert "SEARCH p USING INTEGER PRIMARY KEY (rowid=?)" in steps
+        fill(app, 3000)
+        plans = [plan(query, params) for query, params, _ in SEARCH_QUERIES]
+        sample = plan(SAMPLE_QUERY, (200,))
+    for steps, (_, _, bounds) in zip(plans, SEARCH_QUERIES, strict=True):
+        assert len(steps) == 1, steps  # no sorting step: the index gives the order
+        index, _, idx_str = steps[0].rpartition(":")
+        assert index.startswith("SCAN post_fts VIRTUAL TABLE INDEX"), steps
+        # "M" and a column number: MATCH against the whole table (every column).
+        assert re.fullmatch(r"M\d+" + re.escape(bounds), idx_str), steps
+    # The rarity sample walks the newest posts by id, and stops after the sample.
+    assert "SCAN post" in sample
+    assert not [s for s in sample if "TEMP B-TREE" in s or "USING INDEX" in s], sample
 
 
 def test_the_tag_page_walks_its_tag_index(app):

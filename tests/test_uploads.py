@@ -1,11 +1,31 @@
+"""Uploaded images: recognised by decoding, re-encoded without metadata, bounded work."""
+
 import io
 import os
 
 import pytest
-from images import animated_gif, image_bytes, jpeg_with_location, png_bomb
+from images import (
+    SECRET,
+    animated,
+    animated_gif,
+    fetch,
+    gif_of_tiny_frames,
+    gif_that_grows,
+    image_bytes,
+    image_name,
+    jpeg_of_scans,
+    jpeg_with_location,
+    mpo,
+    opened,
+    png_bomb,
+    post_image,
+    stored,
+    with_metadata,
+)
 from PIL import Image
 
-from flaskr.db import get_db
+from flaskr import uploads as flaskr_uploads
+from flaskr.uploads import delete_image
 
 
 @pytest.fixture
@@ -13,28 +33,6 @@ def uploads(app):
     """The upload folder's file names (hidden partial files included)."""
     folder = app.config["UPLOAD_FOLDER"]
     return lambda: sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-
-
-def post_image(app, id=None):
-    with app.app_context():
-        db = get_db()
-        if id is None:
-            id = db.execute("SELECT MAX(id) FROM post").fetchone()[0]
-        return db.execute("SELECT image FROM post WHERE id = ?", (id,)).fetchone()[0]
-
-
-def fetch(client, url):
-    """GET a file, returning (response, body) with the file closed again."""
-    with client.get(url) as response:
-        return response, response.get_data()
-
-
-def create(client, data, filename="photo.png", title="with image", content_type=None):
-    return client.post(
-        "/create",
-        data={"title": title, "body": "", "image": (io.BytesIO(data), filename, content_type)},
-        content_type="multipart/form-data",
-    )
 
 
 @pytest.mark.parametrize(
@@ -48,9 +46,9 @@ def create(client, data, filename="photo.png", title="with image", content_type=
 )
 def test_upload_each_format(app, client, auth, uploads, kind, extension, mimetype):
     auth.login()
-    response = create(client, image_bytes(kind), filename="whatever.bin")
+    response = post_image(client, image_bytes(kind), filename="whatever.bin")
     assert response.status_code == 302
-    name = post_image(app)
+    name = image_name(app)
     assert name.endswith("." + extension) and len(name) == 32 + 1 + len(extension)
     assert uploads() == [name]
 
@@ -64,25 +62,87 @@ def test_upload_each_format(app, client, auth, uploads, kind, extension, mimetyp
     assert served.headers["X-Content-Type-Options"] == "nosniff"
     assert served.headers["Content-Security-Policy"] == "sandbox"
     assert "immutable" in served.headers["Cache-Control"]
-    assert Image.open(io.BytesIO(data)).format == kind
+    assert opened(data).format == kind
 
 
 def test_metadata_is_dropped(app, client, auth):
     original = jpeg_with_location()
-    assert Image.open(io.BytesIO(original)).getexif()
+    assert opened(original).getexif()
     auth.login()
-    create(client, original, filename="holiday.jpg")
-    _, stored = fetch(client, f"/uploads/{post_image(app)}")
-    image = Image.open(io.BytesIO(stored))
-    assert not image.getexif()
-    assert b"Secret Camera" not in stored
+    post_image(client, original, filename="holiday.jpg")
+    data = stored(app, client)
+    assert not opened(data).getexif()
+    assert b"Secret Camera" not in data
 
 
-def test_animation_is_kept(app, client, auth):
+# What a decoder reports of each kind of metadata, for each format that can carry it.
+METADATA = {
+    "GIF": ("comment",),
+    "PNG": ("icc_profile", "exif", "Author", "Software", "Comment"),
+    "WEBP": ("icc_profile", "exif"),
+}
+
+
+@pytest.mark.parametrize("kind", METADATA)
+def test_comments_profiles_and_text_are_dropped(app, client, auth, kind):
+    original = with_metadata(kind)
+    assert set(METADATA[kind]) <= set(opened(original).info)
     auth.login()
-    create(client, animated_gif(frames=3), filename="anim.gif")
-    _, stored = fetch(client, f"/uploads/{post_image(app)}")
-    assert Image.open(io.BytesIO(stored)).n_frames == 3
+    assert post_image(client, original).status_code == 302
+    data = stored(app, client)
+    assert not set(METADATA[kind]) & set(opened(data).info)
+    assert SECRET not in data
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        animated("GIF", comment=SECRET),
+        # A comment block before every frame, the first included.
+        gif_of_tiny_frames(3, junk=b"\x21\xfe" + bytes([len(SECRET)]) + SECRET + b"\x00"),
+    ],
+)
+def test_an_animated_gifs_comments_are_dropped(app, client, auth, original):
+    assert SECRET in original
+    auth.login()
+    assert post_image(client, original).status_code == 302
+    data = stored(app, client)
+    assert opened(data).format == "GIF"
+    assert SECRET not in data
+
+
+@pytest.mark.parametrize("kind", ["GIF", "PNG", "WEBP"])
+def test_animation_is_kept(app, client, auth, kind):
+    auth.login()
+    post_image(client, animated(kind, frames=3))
+    image = opened(stored(app, client))
+    assert image.format == kind and image.n_frames == 3
+
+
+def test_transparency_of_an_animated_gif_is_kept(app, client, auth):
+    frames = [Image.new("RGBA", (20, 20), (255, 0, 0, 0)) for _ in range(2)]
+    frames[1].paste((0, 0, 255, 255), (0, 0, 10, 10))
+    out = io.BytesIO()
+    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], disposal=2)
+    auth.login()
+    post_image(client, out.getvalue())
+    image = opened(stored(app, client))
+    image.seek(1)
+    rgba = image.convert("RGBA")
+    assert rgba.getpixel((15, 15))[3] == 0
+    assert rgba.getpixel((5, 5)) == (0, 0, 255, 255)
+
+
+def test_a_multi_picture_jpeg_is_stored_as_its_first_picture(app, client, auth, uploads):
+    original = mpo()
+    assert opened(original).format == "MPO"
+    auth.login()
+    assert post_image(client, original, filename="dual.jpg").status_code == 302
+    assert image_name(app).endswith(".jpg")
+    image = opened(stored(app, client))
+    assert image.format == "JPEG" and not hasattr(image, "n_frames")
+    red, green, blue = image.convert("RGB").getpixel((15, 10))
+    assert red > 200 and green < 60 and blue < 60
 
 
 def truncated_png():
@@ -110,7 +170,7 @@ HOSTILE_FILES = {
 def test_hostile_files_are_refused(app, client, auth, uploads, count, case):
     data, filename, content_type = HOSTILE_FILES[case]
     auth.login()
-    response = create(client, data, filename=filename, content_type=content_type)
+    response = post_image(client, data, filename=filename, content_type=content_type)
     assert response.status_code == 400
     assert b"The image must be a PNG, JPEG, GIF or WebP file." in response.data
     assert count("post") == 1
@@ -119,63 +179,147 @@ def test_hostile_files_are_refused(app, client, auth, uploads, count, case):
 
 def test_decompression_bomb_is_refused(client, auth, uploads, count):
     auth.login()
-    response = create(client, png_bomb(50_000), filename="bomb.png")
+    response = post_image(client, png_bomb(50_000), filename="bomb.png")
     assert response.status_code == 400
     assert b"The image has too many pixels." in response.data
     assert count("post") == 1
     assert uploads() == []
 
 
+def test_every_frame_counts_against_the_pixel_limit(app, client, auth, uploads, count):
+    app.config["IMAGE_MAX_PIXELS"] = 1000
+    auth.login()
+    response = post_image(client, animated("GIF", frames=3, size=(20, 20)))
+    assert response.status_code == 400
+    assert b"The image has too many pixels." in response.data
+    assert count("post") == 1 and uploads() == []
+    assert post_image(client, animated("GIF", frames=2, size=(20, 20))).status_code == 302
+
+
+def test_a_gif_frame_larger_than_the_gif_counts_at_its_size(app, client, auth, uploads):
+    data = gif_that_grows(40)
+    image = opened(data)
+    assert image.size == (1, 1)
+    image.seek(1)
+    assert image.size == (40, 40)  # the decoder grows its canvas to the frame
+    app.config["IMAGE_MAX_PIXELS"] = 40 * 40 * 2 - 1
+    auth.login()
+    assert b"The image has too many pixels." in post_image(client, data).data
+    assert uploads() == []
+    app.config["IMAGE_MAX_PIXELS"] = 40 * 40 * 2
+    assert post_image(client, data).status_code == 302
+
+
+@pytest.mark.parametrize("kind", ["GIF", "PNG", "WEBP"])
+def test_frame_limit_is_configurable(app, client, auth, uploads, count, kind):
+    app.config["IMAGE_MAX_FRAMES"] = 3
+    auth.login()
+    response = post_image(client, animated(kind, frames=4))
+    assert response.status_code == 400
+    assert b"The image must have at most 3 frames." in response.data
+    assert count("post") == 1 and uploads() == []
+    assert post_image(client, animated(kind, frames=3)).status_code == 302
+
+
+def test_a_gif_of_fifty_thousand_frames_is_refused(client, auth, uploads, count):
+    data = gif_of_tiny_frames(50_000)
+    assert len(data) < 1_200_000
+    auth.login()
+    response = post_image(client, data)
+    assert response.status_code == 400
+    assert b"The image must have at most 100 frames." in response.data
+    assert count("post") == 1 and uploads() == []
+
+
+def test_gif_frames_are_counted_as_the_decoder_finds_them(app, client, auth):
+    # Bytes between blocks are skipped by the decoder; counting must skip them too.
+    data = gif_of_tiny_frames(4, junk=b"\x00junk")
+    assert opened(data).n_frames == 4
+    app.config["IMAGE_MAX_FRAMES"] = 3
+    auth.login()
+    response = post_image(client, data)
+    assert b"The image must have at most 3 frames." in response.data
+    app.config["IMAGE_MAX_FRAMES"] = 4
+    assert post_image(client, data).status_code == 302
+
+
+def test_a_truncated_animation_is_counted_without_error(app, client, auth):
+    data = animated_gif(frames=3)[:-5]  # the last frame's data is cut short
+    app.config["IMAGE_MAX_FRAMES"] = 2
+    auth.login()
+    assert b"at most 2 frames" in post_image(client, data).data
+
+
+def test_a_jpeg_of_too_many_scans_is_refused(app, client, auth, uploads, count):
+    # Each scan costs a pass over every pixel: thousands of tiny ones take minutes.
+    hostile = jpeg_of_scans(101)
+    assert opened(hostile).convert("RGB").getpixel((0, 0))[0] > 200  # it decodes: red
+    auth.login()
+    response = post_image(client, hostile)
+    assert response.status_code == 400
+    assert b"The image must be stored in at most 100 scans." in response.data
+    assert count("post") == 1 and uploads() == []
+    assert post_image(client, jpeg_of_scans(100)).status_code == 302
+
+
 def test_pixel_limit_is_configurable(app, client, auth):
     app.config["IMAGE_MAX_PIXELS"] = 100
     auth.login()
-    response = create(client, image_bytes("PNG", size=(11, 10)))
+    response = post_image(client, image_bytes("PNG", size=(11, 10)))
     assert response.status_code == 400
     assert b"too many pixels" in response.data
-    assert create(client, image_bytes("PNG", size=(10, 10))).status_code == 302
+    assert post_image(client, image_bytes("PNG", size=(10, 10))).status_code == 302
 
 
 def test_too_large_file_is_refused(app, client, auth, uploads, count):
     app.config["IMAGE_MAX_BYTES"] = 1000
     auth.login()
-    response = create(client, image_bytes("PNG", size=(300, 300), color=None) + b"\0" * 2000)
+    response = post_image(client, image_bytes("PNG", size=(300, 300), color=None) + b"\0" * 2000)
     assert response.status_code == 400
     assert b"The image must be at most 1,000 bytes." in response.data
     assert count("post") == 1
     assert uploads() == []
 
 
-def test_path_traversal_name_is_ignored(app, client, auth, uploads, tmp_path):
+def test_size_limit_is_inclusive(app, client, auth):
+    data = image_bytes("PNG")
+    app.config["IMAGE_MAX_BYTES"] = len(data) - 1
     auth.login()
-    create(client, image_bytes("PNG"), filename="../../../../evil.png")
+    assert b"The image must be at most" in post_image(client, data).data
+    app.config["IMAGE_MAX_BYTES"] = len(data)
+    assert post_image(client, data).status_code == 302
+
+
+def test_path_traversal_name_is_ignored(app, client, auth, uploads):
+    auth.login()
+    post_image(client, image_bytes("PNG"), filename="../evil.png")
     (name,) = uploads()
-    assert name != "evil.png" and not (tmp_path / "evil.png").exists()
+    assert name != "evil.png"
+    # The folder a name joined to the upload folder would have reached.
+    assert "evil.png" not in os.listdir(os.path.dirname(app.config["UPLOAD_FOLDER"]))
 
 
 def test_no_file_means_no_image(app, client, auth, uploads):
     auth.login()
-    response = create(client, b"", filename="")
+    response = post_image(client, b"", filename="")
     assert response.status_code == 302
-    assert post_image(app) is None
+    assert image_name(app) is None
     assert uploads() == []
 
 
 def test_missing_title_with_image_stores_nothing(client, auth, uploads, count):
     auth.login()
-    response = create(client, image_bytes("PNG"), title="")
+    response = post_image(client, image_bytes("PNG"), title="")
     assert b"Title is required." in response.data
     assert count("post") == 1
     assert uploads() == []
 
 
-def test_failed_write_leaves_no_file(app, client, auth, uploads, count):
-    with app.app_context():
-        get_db().execute(
-            "CREATE TRIGGER no_posts BEFORE INSERT ON post BEGIN SELECT RAISE(ABORT, 'full'); END"
-        )
+def test_failed_write_leaves_no_file(query, client, auth, uploads, count):
+    query("CREATE TRIGGER no_posts BEFORE INSERT ON post BEGIN SELECT RAISE(ABORT, 'full'); END")
     auth.login()
     with pytest.raises(Exception, match="full"):
-        create(client, image_bytes("PNG"))
+        post_image(client, image_bytes("PNG"))
     assert count("post") == 1
     assert uploads() == []
 
@@ -188,38 +332,37 @@ def update(client, id=1, **fields):
 def test_update_adds_replaces_and_removes_the_image(app, client, auth, uploads):
     auth.login()
     update(client, image=(io.BytesIO(image_bytes("PNG")), "a.png"))
-    first = post_image(app, 1)
+    first = image_name(app, 1)
     assert uploads() == [first]
     assert b"Remove this image" in client.get("/1/update").data
 
     update(client)  # no new file: the image stays
-    assert post_image(app, 1) == first
+    assert image_name(app, 1) == first
 
     update(client, image=(io.BytesIO(image_bytes("JPEG")), "b.jpg"))
-    second = post_image(app, 1)
+    second = image_name(app, 1)
     assert second != first and uploads() == [second]
 
     update(client, remove_image="1")
-    assert post_image(app, 1) is None
+    assert image_name(app, 1) is None
     assert uploads() == []
 
 
-def test_update_with_bad_image_keeps_the_old_one(app, client, auth, uploads):
+def test_update_with_bad_image_keeps_the_old_one(app, client, auth, uploads, query):
     auth.login()
     update(client, image=(io.BytesIO(image_bytes("PNG")), "a.png"))
-    first = post_image(app, 1)
+    first = image_name(app, 1)
     response = update(client, title="changed", image=(io.BytesIO(b"nope"), "b.png"))
     assert response.status_code == 400
-    assert post_image(app, 1) == first
+    assert image_name(app, 1) == first
     assert uploads() == [first]
-    with app.app_context():
-        assert get_db().execute("SELECT title FROM post WHERE id = 1").fetchone()[0] == "updated"
+    assert query("SELECT title FROM post WHERE id = 1") == [("updated",)]
 
 
 def test_deleting_the_post_deletes_its_image(app, client, auth, uploads):
     auth.login()
-    create(client, image_bytes("PNG"))
-    name = post_image(app, 2)
+    post_image(client, image_bytes("PNG"))
+    name = image_name(app, 2)
     assert uploads() == [name]
     client.post("/2/delete")
     assert uploads() == []
@@ -235,8 +378,36 @@ def test_unknown_or_hostile_upload_names_are_404(client, name):
 
 
 def test_deleting_a_missing_file_is_harmless(app):
-    from flaskr.uploads import delete_image
-
     with app.app_context():
         delete_image("0" * 32 + ".png")
         delete_image(None)
+
+
+@pytest.mark.parametrize("name", ["../victim", "../victim.png", "{instance}/victim.png"])
+def test_deleting_never_leaves_the_upload_folder(app, name):
+    folder = app.config["UPLOAD_FOLDER"]
+    os.makedirs(folder)
+    name = name.format(instance=os.path.dirname(folder))
+    victim = os.path.join(folder, name)
+    os.makedirs(os.path.dirname(victim), exist_ok=True)
+    open(victim, "wb").close()
+    with app.app_context():
+        delete_image(name)
+    assert os.path.exists(victim)
+
+
+def test_image_work_waits_for_a_free_slot_then_answers_503(
+    app, client, auth, monkeypatch, snapshot
+):
+    slots = flaskr_uploads.image_slots
+    monkeypatch.setattr(slots, "wait", 0.05)
+    auth.login()
+    before = snapshot()
+    with slots.held(), slots.held():  # two re-encodes already running
+        response = post_image(client, image_bytes("PNG"))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert b'class="site-nav"' in response.data
+    assert b"The server is busy processing images." in response.data
+    assert snapshot() == before
+    assert post_image(client, image_bytes("PNG")).status_code == 302
