@@ -24,12 +24,14 @@ def create_app(test_config=None):
         errors,
         feeds,
         health,
+        help,
         likes,
         logs,
         markdown,
         search,
         security,
         settings,
+        snippets,
         uploads,
     )
 
@@ -39,6 +41,7 @@ def create_app(test_config=None):
     logs.init_app(app)
     caching.init_app(app)
     markdown.init_app(app)
+    snippets.init_app(app)
     security.init_app(app)
 
     app.register_blueprint(auth.bp)
@@ -49,6 +52,7 @@ def create_app(test_config=None):
     app.register_blueprint(health.bp)
     app.register_blueprint(search.bp)
     app.register_blueprint(feeds.bp)
+    app.register_blueprint(help.bp)
     app.add_url_rule("/", endpoint="index")
 
     proxies = app.config["PROXY_FIX"]

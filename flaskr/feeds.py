@@ -8,10 +8,10 @@ import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
-from flask import Blueprint, make_response, render_template, request, url_for
+from flask import Blueprint, make_response, render_template, request
 from markupsafe import Markup
 
-from .blog import INDEX_QUERY
+from .blog import INDEX_QUERY, post_url
 from .caching import cached_page
 from .db import get_db
 from .markdown import excerpt_html, render_markdown
@@ -59,9 +59,7 @@ def entry_content(post):
     excerpt = excerpt_html(render_markdown(post["body"]), FEED_EXCERPT_LENGTH)
     if not excerpt.cut:
         return excerpt.html
-    link = Markup('<p><a href="{}">Continue reading</a></p>').format(
-        url_for("blog.detail", id=post["id"], _external=True)
-    )
+    link = Markup('<p><a href="{}">Continue reading</a></p>').format(post_url(post, _external=True))
     return excerpt.html + link
 
 
