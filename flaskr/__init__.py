@@ -25,6 +25,7 @@ def create_app(test_config=None):
         errors,
         feeds,
         health,
+        help,
         likes,
         logs,
         markdown,
@@ -32,6 +33,7 @@ def create_app(test_config=None):
         search,
         security,
         settings,
+        snippets,
         uploads,
     )
 
@@ -42,6 +44,7 @@ def create_app(test_config=None):
     logs.init_app(app)
     caching.init_app(app)
     markdown.init_app(app)
+    snippets.init_app(app)
     security.init_app(app)
     portability.init_app(app)
 
@@ -54,6 +57,7 @@ def create_app(test_config=None):
     app.register_blueprint(search.bp)
     app.register_blueprint(feeds.bp)
     app.register_blueprint(discovery.bp)
+    app.register_blueprint(help.bp)
     app.add_url_rule("/", endpoint="index")
 
     proxies = app.config["PROXY_FIX"]

@@ -245,6 +245,9 @@ def register():
                 # Someone took the name between the check and the insert.
                 error = f"User {username} is already registered."
             else:
+                flash("Account created. Log in with your new username and password.")
+                # For the login form, not the address: the redirect is exactly /auth/login.
+                session["registered"] = username
                 return redirect(url_for("auth.login"))
 
         flash(error)
@@ -294,7 +297,7 @@ def login():
         flash(error)
         return render_template("auth/login.html"), 400
 
-    return render_template("auth/login.html")
+    return render_template("auth/login.html", username=session.pop("registered", ""))
 
 
 @bp.route("/logout", methods=("GET", "POST"))

@@ -1,6 +1,21 @@
 """Posts: the index, post and author pages, and writing, editing and deleting one's own posts."""
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+import functools
+import re
+import unicodedata
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.routing import BaseConverter
 
 from .auth import find_user, login_required
 from .caching import cached_page
@@ -8,9 +23,37 @@ from .db import get_db, transaction
 from .forms import BODY_MAX, TITLE_MAX, FormError, text_field
 from .pagination import paginate
 from .tags import TAGGED_NEWEST_FIRST, find_tag, normalize, parse_tags, save_tags, with_tags
-from .uploads import delete_image, read_image, stored_image
+from .uploads import delete_image, image_size, read_image, stored_image
 
 bp = Blueprint("blog", __name__)
+
+# The words after /<id>/ that name an action on the post (the tutorial's URLs among
+# them): never a slug, so that a GET of /<id>/delete stays a 405, not a redirect.
+ACTIONS = ("update", "delete", "comment", "like", "write-comment")
+# Characters of a slug at most: enough to recognise a title, short enough to share.
+SLUG_MAX = 80
+
+
+class SlugConverter(BaseConverter):
+    """A post URL's last part, the slug of its title: any segment but an action's name."""
+
+    regex = r"(?!(?:{})(?:/|$))[^/]+".format("|".join(ACTIONS))
+
+
+# Before the routes below: their rules use the converter.
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("slug", SlugConverter))
+
+
+def slugify(title):
+    """Return the slug of a post title: its letters and digits, lower case, joined by "-"."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = "-".join(re.findall(r"[a-z0-9]+", ascii_title.lower()))
+    if len(slug) > SLUG_MAX:
+        slug = slug[: SLUG_MAX + 1].rsplit("-", 1)[0] if "-" in slug[:SLUG_MAX] else slug[:SLUG_MAX]
+    if not slug or slug in ACTIONS:
+        slug = f"{slug}-post".lstrip("-")
+    return slug
+
 
 # Posts with their author's name and their like and comment counts (each counted on its
 # own index); list pages add a WHERE clause and an order.
@@ -26,6 +69,13 @@ NEWEST_FIRST = " ORDER BY p.created DESC, p.id DESC"
 INDEX_QUERY = POST_QUERY + NEWEST_FIRST
 AUTHOR_QUERY = POST_QUERY + " WHERE p.author_id = ?" + NEWEST_FIRST
 TAG_PAGE_QUERY = POST_QUERY + TAGGED_NEWEST_FIRST
+# The newest posts' titles, that error pages offer.
+NEWEST_QUERY = "SELECT p.id, p.title, p.created FROM post p" + NEWEST_FIRST + " LIMIT ?"
+
+
+def newest_posts(limit):
+    """Return the id, title and creation time of the newest posts, at most limit of them."""
+    return get_db().execute(NEWEST_QUERY, (limit,)).fetchall()
 
 
 def get_post(id, check_author=True):
@@ -40,6 +90,26 @@ def get_post(id, check_author=True):
     if check_author and post["author_id"] != g.user["id"]:
         abort(403, "Only the author can change this post.")
     return post
+
+
+@bp.app_template_global()
+def post_url(post, **values):
+    """Return the URL of a post's page (values add query arguments or an _anchor)."""
+    return url_for("blog.detail", id=post["id"], slug=slugify(post["title"]), **values)
+
+
+@bp.app_template_global()
+def post_image_size(name):
+    """Return a post image's (width, height) for its img element, or None."""
+    return stored_image_size(current_app.config["UPLOAD_FOLDER"], name)
+
+
+# Stored images never change (a new upload gets a new name), so their sizes are kept;
+# the folder is part of the key because tests run several sites in one process.
+@functools.lru_cache(maxsize=4096)
+def stored_image_size(folder, name):
+    """Return image_size(name) for the site whose images are in folder."""
+    return image_size(name)
 
 
 def read_post_form():
@@ -75,12 +145,25 @@ def index():
     return render_post_list("blog/index.html", INDEX_QUERY)
 
 
-@bp.route("/<int:id>")
+@bp.route("/<int:id>", defaults={"slug": None})
+@bp.route("/<int:id>/<slug:slug>")
 @cached_page(args=("comments",))
-def detail(id):
-    """Show one post in full, with its tags."""
+def detail(id, slug):
+    """Show one post in full, with its tags, at its URL with the slug of its title.
+
+    The bare /<id> and outdated slugs (the title was edited) move there for good.
+    """
     (post,) = with_tags([get_post(id, check_author=False)])
+    if slug != slugify(post["title"]):
+        return redirect(post_url(post, comments=request.args.get("comments")), 301)
     return render_template("blog/detail.html", post=post)
+
+
+@bp.route("/<int:id>/write-comment")
+@login_required
+def write_comment(id):
+    """Lead to a post's comment form; a visitor logs in first and comes back to it."""
+    return redirect(post_url(get_post(id, check_author=False), _anchor="add-comment"))
 
 
 @bp.route("/user/<username>")

@@ -1,17 +1,15 @@
 """Discovery: the site's own address (SITE_URL), robots.txt, the sitemap and the favicon."""
 
-import os
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, make_response, request, url_for
 from flask.globals import request_ctx
 from markupsafe import escape
-from PIL import Image, UnidentifiedImageError
 
+from .blog import slugify
 from .caching import cached_page
 from .db import get_db
 from .markdown import render_markdown
-from .uploads import upload_folder
 
 bp = Blueprint("discovery", __name__)
 
@@ -27,7 +25,7 @@ SITEMAP_XMLNS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 W3C_TIME = "%Y-%m-%dT%H:%M:%SZ"
 # One block of posts: a range of the primary key (tests/test_discovery.py checks the plan).
 SITEMAP_QUERY = (
-    f"SELECT id, strftime('{W3C_TIME}', COALESCE(updated, created)) FROM post"
+    f"SELECT id, title, strftime('{W3C_TIME}', COALESCE(updated, created)) FROM post"
     " WHERE id > ? AND id <= ? ORDER BY id"
 )
 
@@ -87,18 +85,9 @@ def canonical_url():
     return url_for(request.url_rule.endpoint, **request.view_args, **args, _external=True)
 
 
-def image_size(name):
-    """Return a stored image's (width, height), or None when its file cannot be read."""
-    try:
-        with Image.open(os.path.join(upload_folder(), name)) as image:
-            return image.size
-    except (OSError, UnidentifiedImageError):
-        return None
-
-
 @bp.app_context_processor
 def head_helpers():
-    return {"canonical_url": canonical_url, "describe": describe, "image_size": image_size}
+    return {"canonical_url": canonical_url, "describe": describe}
 
 
 @bp.route("/robots.txt")
@@ -138,6 +127,7 @@ def urlset(low, high, with_index):
     # Built by hand rather than by url_for and a template, the times formatted by SQLite:
     # a file may hold 50,000 posts.
     post_base = escape(url_for("blog.detail", id=0, _external=True).removesuffix("0"))
+    # Each post at its own address (the slug of its title), as post_url makes it.
     parts = ['<?xml version="1.0" encoding="utf-8"?>\n', f'<urlset xmlns="{SITEMAP_XMLNS}">\n']
     if with_index:
         newest = db.execute(
@@ -146,7 +136,9 @@ def urlset(low, high, with_index):
         ).fetchone()
         parts.append(url_entry(escape(url_for("index", _external=True)), newest and newest[0]))
     rows = db.execute(SITEMAP_QUERY, (low, high))
-    parts.extend(url_entry(f"{post_base}{id}", lastmod) for id, lastmod in rows)
+    parts.extend(
+        url_entry(f"{post_base}{id}/{slugify(title)}", lastmod) for id, title, lastmod in rows
+    )
     parts.append("</urlset>\n")
     return xml_response("".join(parts))
 

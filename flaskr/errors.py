@@ -9,6 +9,7 @@ import sqlite3
 from flask import current_app, render_template, request
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
+from .blog import newest_posts
 from .caching import close_watch_after_fault
 from .db import fault_cause, repair_journal_modes
 from .health import FAULT_RETRY_AFTER_SECONDS, write_check
@@ -20,11 +21,30 @@ CANNOT_SAVE = (
 )
 CANNOT_READ = "The site cannot read its data right now. Please try again shortly."
 
+# The errors a reader meets (a wrong address, a refused or oversized request): their page
+# offers a way on, a search box and the newest posts. A 5xx page reads nothing: the
+# database may be why it is shown.
+WAY_ON_ERRORS = frozenset({400, 403, 404, 405, 413, 429})
+NEWEST_ON_ERROR_PAGES = 5
+
+
+def ways_on(error):
+    """Return the newest posts to offer on an error's page; none for server errors."""
+    if error.code not in WAY_ON_ERRORS:
+        return ()
+    try:
+        return newest_posts(NEWEST_ON_ERROR_PAGES)
+    except sqlite3.Error:
+        # The page still explains the error when the list cannot be read.
+        return ()
+
 
 def render_error(error):
     """Render an HTTP error as a page of the site, keeping its status and headers."""
     response = error.get_response()
-    response.data = render_template("errors/error.html", error=error)
+    response.data = render_template(
+        "errors/error.html", error=error, newest=ways_on(error), way_on=error.code in WAY_ON_ERRORS
+    )
     response.content_type = "text/html; charset=utf-8"
     return response
 

@@ -15,7 +15,7 @@ from flask import Blueprint, abort, make_response, render_template, request, url
 from markupsafe import Markup
 
 from .auth import find_user
-from .blog import AUTHOR_QUERY, INDEX_QUERY, TAG_PAGE_QUERY
+from .blog import AUTHOR_QUERY, INDEX_QUERY, TAG_PAGE_QUERY, post_url
 from .caching import cached_page
 from .db import get_db
 from .markdown import excerpt_html, render_markdown
@@ -70,9 +70,7 @@ def entry_content(post):
     excerpt = excerpt_html(render_markdown(post["body"]), FEED_EXCERPT_LENGTH)
     if not excerpt.cut:
         return excerpt.html
-    link = Markup('<p><a href="{}">Continue reading</a></p>').format(
-        url_for("blog.detail", id=post["id"], _external=True)
-    )
+    link = Markup('<p><a href="{}">Continue reading</a></p>').format(post_url(post, _external=True))
     return excerpt.html + link
 
 
@@ -95,10 +93,10 @@ def json_feed(feed, posts):
     """Render a feed as JSON Feed 1.1."""
     items = []
     for post in posts:
-        url = url_for("blog.detail", id=post["id"], _external=True)
         item = {
-            "id": url,
-            "url": url,
+            # The id stays the short address, as in the other feeds: slugs change with titles.
+            "id": url_for("blog.detail", id=post["id"], _external=True),
+            "url": post_url(post, _external=True),
             "title": post["title"],
             "content_html": str(post["content"]),
             "date_published": rfc3339(post["created"]),

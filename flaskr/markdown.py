@@ -4,20 +4,99 @@ Also excerpts of rendered HTML (feeds, lists) cut where no tag or entity breaks.
 """
 
 import functools
+import hashlib
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markdown_it.common.utils import escapeHtml
+from markdown_it.token import Token
+from markupsafe import Markup, escape
+from mdit_py_plugins.footnote import footnote_plugin
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
 
 LINK_REL = "nofollow ugc noopener"
 
 # How many distinct bodies keep their HTML in memory; a page of the index needs a few.
 CACHE_SIZE = 512
 
+# Highlighted code is marked up with classes only (the stylesheet colours them): the
+# Content-Security-Policy allows no style attributes.
+_code_formatter = HtmlFormatter(nowrap=True)
+# Column alignments of tables, as classes the stylesheet knows.
+ALIGNMENT = re.compile(r"text-align:(left|center|right)")
+# An image address on another site: it is shown as a link, since pages load images
+# from this site only (img-src 'self').
+EXTERNAL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:|//")
+
+
+def highlight_code(code, lang, attrs):
+    """Return a fenced code block in a known language highlighted, or "" to leave it plain."""
+    try:
+        lexer = get_lexer_by_name(lang)
+    except ClassNotFound:
+        return ""
+    language = escapeHtml(lexer.aliases[0] if lexer.aliases else lang)
+    spans = highlight(code, lexer, _code_formatter)
+    return f'<pre class="highlight"><code class="language-{language}">{spans}</code></pre>\n'
+
+
+# A task list item's start: "[ ]" or "[x]" and a space.
+TASK = re.compile(r"\[([ xX])\][ \t\n]")
+CHECKBOX = '<input class="task-list-item-checkbox"{} disabled="disabled" type="checkbox">'
+
+
+def _html(content):
+    """Return an inline token of markup made here (raw HTML from the text stays off)."""
+    token = Token("html_inline", "", 0)
+    token.content = content
+    return token
+
+
+def task_lists(state):
+    """Make list items that start with [ ] or [x] disabled checkboxes inside their labels.
+
+    One pass over the tokens, keeping the lists open at each point: a body of thousands
+    of items costs no more than their text.
+    """
+    tokens, lists = state.tokens, []
+    for i, token in enumerate(tokens):
+        if token.type in ("bullet_list_open", "ordered_list_open"):
+            lists.append(token)
+        elif token.type in ("bullet_list_close", "ordered_list_close"):
+            lists.pop()
+        elif (
+            token.type == "inline"
+            and tokens[i - 1].type == "paragraph_open"
+            and tokens[i - 2].type == "list_item_open"
+            and token.children
+            and token.children[0].type == "text"
+            and TASK.match(token.children[0].content)
+        ):
+            first = token.children[0]
+            checked = ' checked="checked"' if first.content[1] != " " else ""
+            first.content = first.content[3:]
+            token.children[:0] = [_html("<label>"), _html(CHECKBOX.format(checked))]
+            token.children.append(_html("</label>"))
+            tokens[i - 2].attrSet("class", "task-list-item")
+            lists[-1].attrSet("class", "contains-task-list")
+
+
 # The js-default preset turns raw HTML off (it is shown as text) and refuses unsafe
 # link schemes such as javascript: and vbscript: (the link is left as plain text).
-_parser = MarkdownIt("js-default")
+# Tables and strikethrough come with it; footnotes, task lists (disabled checkboxes) and
+# bare addresses made into links are added.
+_parser = (
+    MarkdownIt("js-default", {"linkify": True, "highlight": highlight_code})
+    .enable("linkify")
+    .use(footnote_plugin)
+)
+_parser.core.ruler.after("inline", "task_lists", task_lists)
 
 
 def _link_open(renderer, tokens, idx, options, env):
@@ -26,7 +105,32 @@ def _link_open(renderer, tokens, idx, options, env):
     return renderer.renderToken(tokens, idx, options, env)
 
 
+def _cell_open(renderer, tokens, idx, options, env):
+    """Align a table cell by a class, not by the style attribute the policy refuses."""
+    token = tokens[idx]
+    style = token.attrs.pop("style", None)
+    if style is not None:
+        token.attrJoin("class", "align-" + ALIGNMENT.fullmatch(style).group(1))
+    return renderer.renderToken(tokens, idx, options, env)
+
+
+def _image(renderer, tokens, idx, options, env):
+    """Show an image from this site; one from another site becomes a link to it."""
+    token = tokens[idx]
+    src = token.attrGet("src")
+    if not EXTERNAL.match(src):
+        return renderer.image(tokens, idx, options, env)
+    alt = renderer.renderInlineAsText(token.children or [], options, env)
+    title = token.attrGet("title")
+    title_attr = f' title="{escapeHtml(title)}"' if title else ""
+    text = escapeHtml(alt) or escapeHtml(src)
+    return f'<a href="{escapeHtml(src)}" rel="{LINK_REL}" class="image-link"{title_attr}>{text}</a>'
+
+
 _parser.add_render_rule("link_open", _link_open)
+_parser.add_render_rule("th_open", _cell_open)
+_parser.add_render_rule("td_open", _cell_open)
+_parser.add_render_rule("image", _image)
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
@@ -126,6 +230,113 @@ def cut_offset(html, length):
         position = unit.end()
 
 
+# Characters of a post's rendered body its card in a list shows.
+SUMMARY_LENGTH = 300
+# How many bodies keep their summary in memory: a summary is small (a few hundred
+# bytes, keyed by a digest, not by the body), so every post of a busy site's first
+# pages fits, and list pages need not render whole bodies.
+SUMMARY_CACHE_SIZE = 4096
+# An adult's silent reading speed, words per minute, for "N min read".
+WORDS_PER_MINUTE = 230
+WORD = re.compile(r"\S+")
+# The footnote markup of a rendered body: its references, and the notes at its end.
+FOOTNOTES = re.compile(
+    r'<sup class="footnote-ref">.*?</sup>|<hr class="footnotes-sep">.*', re.DOTALL
+)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a list shows of a post: the start of its body, and its reading time."""
+
+    excerpt: Excerpt
+    minutes: int
+
+
+class DigestCache:
+    """A bounded map from texts to what was made of them, keyed by a digest of each text.
+
+    The most recently used entries are kept; the texts themselves are not.
+    """
+
+    def __init__(self, size, make):
+        self.size = size
+        self.make = make
+        self.entries = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, text, *args):
+        """Return make(text, *args), made now or kept from an earlier call."""
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        key = (digest, *args)
+        with self.lock:
+            value = self.entries.get(key)
+            if value is not None:
+                self.entries.move_to_end(key)
+                return value
+        value = self.make(text, *args)
+        with self.lock:
+            self.entries[key] = value
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return value
+
+
+def reading_minutes(text):
+    """Return the minutes a reader takes to read text: at least one."""
+    words = sum(1 for _ in WORD.finditer(text))
+    return max(1, round(words / WORDS_PER_MINUTE))
+
+
+def make_summary(text):
+    """Return the Summary of a post body."""
+    # Rendered outside render_markdown's cache: that one keeps whole bodies for post pages.
+    # Footnotes stay on the post's page: their ids would repeat on a list of cards.
+    html = FOOTNOTES.sub("", render_markdown.__wrapped__(text))
+    return Summary(excerpt_html(html, SUMMARY_LENGTH), reading_minutes(text))
+
+
+summaries = DigestCache(SUMMARY_CACHE_SIZE, make_summary)
+
+
+def summarize(text):
+    """Return the Summary of a post body (see Summary), from memory when it was seen."""
+    return summaries.get(text)
+
+
+# Comment text: paragraphs are parted by blank lines.
+PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def render_comment(text):
+    """Render a comment's plain text: its paragraphs and line breaks, its addresses as links.
+
+    Nothing else of it is markup: comments are not Markdown.
+    """
+    paragraphs = PARAGRAPH_BREAK.split(text.strip().replace("\r\n", "\n"))
+    html = "\n".join(
+        "<p>{}</p>".format(link_addresses(p).replace("\n", "<br>\n")) for p in paragraphs if p
+    )
+    return Markup(html)  # noqa: S704 (escaped by link_addresses)
+
+
+def link_addresses(text):
+    """Return text escaped, with the web and mail addresses in it made links."""
+    parts, position = [], 0
+    # The addresses found are web and mail ones only (http, https, ftp, mailto, //):
+    # never a scheme that could run script.
+    for found in _parser.linkify.match(text) or ():
+        href = _parser.normalizeLink(found.url)
+        parts.append(escape(text[position : found.index]))
+        parts.append(f'<a href="{escape(href)}" rel="{LINK_REL}">{escape(found.text)}</a>')
+        position = found.last_index
+    parts.append(escape(text[position:]))
+    return "".join(parts)
+
+
 def init_app(app):
-    """Offer render_markdown to templates as the `markdown` filter."""
+    """Offer render_markdown, summarize and render_comment to templates as filters."""
     app.add_template_filter(render_markdown, "markdown")
+    app.add_template_filter(summarize, "summary")
+    app.add_template_filter(render_comment, "comment")

@@ -278,3 +278,12 @@ def stored_image(image):
     except BaseException:
         delete_image(name)
         raise
+
+
+def image_size(name):
+    """Return a stored image's (width, height), or None when it cannot be read."""
+    try:
+        with Image.open(os.path.join(upload_folder(), name)) as image:
+            return image.size
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None

@@ -276,6 +276,48 @@ MUTANTS = [
         "",
         ("tests/test_uploads.py", "-k", "larger"),
     ),
+    Mutant(
+        "table alignment left as a style attribute",
+        "flaskr/markdown.py",
+        'token.attrJoin("class", "align-" + ALIGNMENT.fullmatch(style).group(1))',
+        'token.attrSet("style", style)',
+        ("tests/test_markdown.py", "-k", "aligned"),
+    ),
+    Mutant(
+        "images from other sites shown as images",
+        "flaskr/markdown.py",
+        "    if not EXTERNAL.match(src):\n",
+        "    if True:\n",
+        ("tests/test_markdown.py", "-k", "other_sites"),
+    ),
+    Mutant(
+        "summaries kept without a bound",
+        "flaskr/markdown.py",
+        "            if len(self.entries) > self.size:\n",
+        "            if False:\n",
+        ("tests/test_markdown.py", "-k", "digest"),
+    ),
+    Mutant(
+        "snippet text not escaped",
+        "flaskr/snippets.py",
+        'pattern.sub(r"<mark>\\1</mark>", html.escape(text))',
+        'pattern.sub(r"<mark>\\1</mark>", text)',
+        ("tests/test_snippets.py",),
+    ),
+    Mutant(
+        "an outdated slug served instead of redirected",
+        "flaskr/blog.py",
+        'if slug != slugify(post["title"]):',
+        "if slug is None:",
+        ("tests/test_blog.py", "-k", "slug"),
+    ),
+    Mutant(
+        "error pages read the database on server errors",
+        "flaskr/errors.py",
+        "    if error.code not in WAY_ON_ERRORS:\n        return ()\n",
+        "",
+        ("tests/test_errors.py",),
+    ),
 ]
 
 

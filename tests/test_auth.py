@@ -561,3 +561,19 @@ def test_logout_with_a_stale_session_on_a_locked_database_still_clears_it(make_a
         assert "token" not in s
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("logout")]
     assert line.startswith("logout from 127.0.0.1 could not delete the session record")
+
+
+def test_after_registering_the_login_form_says_so_with_the_username_filled_in(client):
+    client.post("/auth/register", data={"username": "alice", "password": "correct horse"})
+    page = client.get("/auth/login").data.decode()
+    assert "Account created. Log in with your new username and password." in page
+    assert 'name="username" id="username" value="alice"' in page
+    # Once: the next visit to the form starts empty.
+    assert 'id="username" value=""' in client.get("/auth/login").data.decode()
+
+
+def test_log_in_and_register_link_to_each_other(make_app, client):
+    assert b'<a href="/auth/register">Create an account</a>' in client.get("/auth/login").data
+    assert b'<a href="/auth/login">Log in instead</a>' in client.get("/auth/register").data
+    closed = make_app(REGISTRATION_OPEN=False).test_client()
+    assert b"Create an account" not in closed.get("/auth/login").data

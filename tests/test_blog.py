@@ -1,5 +1,6 @@
 import io
 import os
+import re
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -160,11 +161,11 @@ def test_same_second_posts_keep_a_stable_order(app, client):
 
 
 def test_titles_link_to_their_post(client):
-    assert b'<h2><a href="/1">test title</a></h2>' in client.get("/").data
+    assert b'<h2><a href="/1/test-title">test title</a></h2>' in client.get("/").data
 
 
 def test_detail(client, auth):
-    response = client.get("/1")
+    response = client.get("/1/test-title")
     assert response.status_code == 200
     assert b"<h1>test title</h1>" in response.data
     assert b"by test on 2018-01-01" in response.data
@@ -173,10 +174,10 @@ def test_detail(client, auth):
     assert b'href="/1/update"' not in response.data
 
     auth.login()
-    assert b'href="/1/update"' in client.get("/1").data
+    assert b'href="/1/update"' in client.get("/1/test-title").data
     auth.logout()
     auth.login("other", "other")
-    assert b'href="/1/update"' not in client.get("/1").data
+    assert b'href="/1/update"' not in client.get("/1/test-title").data
 
 
 @pytest.mark.parametrize(
@@ -345,3 +346,125 @@ def test_an_edit_of_a_post_deleted_meanwhile_is_404_and_stores_nothing(app, clie
     data = {"title": "t", "body": "", "image": image_upload(3)}
     assert client.post("/1/update", data=data).status_code == 404
     assert stored_images(app) == []
+
+
+LONG_BODY = (
+    "The *opening* words of a [long](https://example.org) story. " + "more words " * 600 + "THE END"
+)
+
+
+EXCERPT_START = '<p>The <em>opening</em> words of a <a href="https://example.org"'
+EXCERPT_END = "more words more words\u2026</p>"
+SNIPPET = "The <mark>opening</mark> words of a long story. more words"
+
+
+@pytest.mark.parametrize(
+    ("path", "start", "end"),
+    [
+        ("/", EXCERPT_START, EXCERPT_END),
+        ("/user/test", EXCERPT_START, EXCERPT_END),
+        ("/tag/story", EXCERPT_START, EXCERPT_END),
+        ("/search?q=opening", SNIPPET, "more \u2026</p>"),
+    ],
+)
+def test_list_pages_show_a_card_with_the_start_of_each_post(app, client, path, start, end):
+    with app.app_context():
+        db = get_db()
+        db.execute("UPDATE post SET body = ? WHERE id = 1", (LONG_BODY,))
+        save_tags(db, 1, ["story"])
+    page = client.get(path).data.decode()
+    assert start in page and end in page
+    assert "THE END" not in page
+    assert "by test on 2018-01-01 &middot; 5 min read" in " ".join(page.split())
+    assert '<p class="more"><a href="/1/test-title">Continue reading' in page
+    assert 'href="/tag/story"' in page and "0 likes</a>" in page
+    assert "THE END" in client.get("/1/test-title").data.decode()
+
+
+def test_a_short_post_is_shown_whole_in_its_card(client):
+    page = client.get("/").data.decode()
+    assert '<div class="body excerpt"><p>test\nbody</p>\n</div>' in page
+    assert "1 min read" in page
+
+
+def test_post_images_have_their_size(client, auth):
+    auth.login()
+    client.post(
+        "/1/update",
+        data={
+            "title": "t",
+            "body": "b",
+            "image": (io.BytesIO(image_bytes(size=(40, 30))), "a.png"),
+        },
+    )
+    for path in ("/", "/1/t"):
+        assert re.search(
+            r"<img class=\"[\w-]+\" src=\"/uploads/\w+\.png\"\s+"
+            r"alt=\"Image for t\" width=\"40\" height=\"30\"",
+            client.get(path).data.decode(),
+        )
+
+
+def test_an_image_whose_file_is_gone_is_shown_without_a_size(app, client, auth):
+    auth.login()
+    client.post(
+        "/1/update",
+        data={"title": "t", "body": "b", "image": (io.BytesIO(image_bytes()), "a.png")},
+    )
+    with app.app_context():
+        (name,) = get_db().execute("SELECT image FROM post WHERE id = 1").fetchone()
+    os.remove(os.path.join(app.config["UPLOAD_FOLDER"], name))
+    page = client.get("/").data.decode()
+    assert f'src="/uploads/{name}"' in page
+    assert re.search(rf'src="/uploads/{name}"\s+alt="Image for t" loading="lazy">', page)
+
+
+@pytest.mark.parametrize(
+    ("title", "slug"),
+    [
+        ("test title", "test-title"),
+        ("  Hello, Wörld! Ça va?  ", "hello-world-ca-va"),
+        ("C'est l'été -- 2024", "c-est-l-ete-2024"),
+        ("日本語", "post"),
+        ("!!!", "post"),
+        ("Delete", "delete-post"),
+        ("like", "like-post"),
+        ("Write comment!", "write-comment-post"),
+        ("word " * 30, "-".join(["word"] * 16)),
+        ("x" * 100, "x" * 80),
+    ],
+)
+def test_slugs_are_readable_and_never_an_action(title, slug):
+    assert blog.slugify(title) == slug
+
+
+@pytest.mark.parametrize(
+    "path", ["/1", "/1/old-title", "/1/Test-Title", "/1/test-title-2", "/1/likes"]
+)
+def test_other_post_urls_move_permanently_to_the_one_with_the_slug(client, path):
+    response = client.get(path)
+    assert response.status_code == 301
+    assert response.headers["Location"] == "/1/test-title"
+    assert client.get(f"{path}?comments=2").headers["Location"] == "/1/test-title?comments=2"
+
+
+def test_a_renamed_post_moves_to_its_new_slug(client, auth):
+    auth.login()
+    client.post("/1/update", data={"title": "Delete", "body": "b"})
+    assert client.get("/1/test-title").headers["Location"] == "/1/delete-post"
+    page = client.get("/1/delete-post")
+    assert page.status_code == 200 and b"<h1>Delete</h1>" in page.data
+    assert b'<h2><a href="/1/delete-post">Delete</a></h2>' in client.get("/").data
+
+
+@pytest.mark.parametrize("action", ["delete", "comment", "like"])
+def test_the_actions_urls_are_not_slugs(client, action):
+    # A GET of an action is refused as before, not redirected to the post.
+    response = client.get(f"/1/{action}")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+
+
+def test_missing_posts_are_404_whatever_their_slug(client):
+    assert client.get("/2/test-title").status_code == 404
+    assert client.get("/1/test-title/more").status_code == 404

@@ -154,8 +154,8 @@ def test_visitors_pages_come_from_memory_until_the_data_changes(app, client, ren
 
 def test_pages_are_cached_per_url(client, renders):
     client.get("/")
-    client.get("/1")
-    client.get("/1")
+    client.get("/1/test-title")
+    client.get("/1/test-title")
     client.get("/?page=1")
     assert renders == ["blog/index.html", "blog/detail.html", "blog/index.html"]
 
@@ -227,7 +227,7 @@ def test_a_page_over_a_sixteenth_of_the_budget_is_served_but_not_kept(make_app, 
 
     with template_rendered.connected_to(record, small):
         for _ in range(2):
-            response = client.get("/1")
+            response = client.get("/1/test-title")
             assert response.status_code == 200
             assert b"big big" in response.data
             assert len(response.data) > 20_000
@@ -245,7 +245,7 @@ def test_a_page_over_a_sixteenth_of_the_budget_is_served_but_not_kept(make_app, 
     [
         ("/feed.atom", "feeds/atom.xml"),
         ("/", "blog/index.html"),
-        ("/1", "blog/detail.html"),
+        ("/1/test-title", "blog/detail.html"),
         ("/tag/none", "errors/error.html"),
         ("/search?q=test", "search/search.html"),
         ("/user/test", "blog/author.html"),
@@ -284,10 +284,10 @@ def test_a_flood_of_made_up_urls_stays_within_the_budget(make_app, app):
     client = make_app(PAGE_CACHE_BYTES=16 * 1024 * 1024).test_client()
     cache = client.application.extensions["page_cache"]
     for r in range(30):
-        assert client.get(f"/1?r={r}").status_code == 200
+        assert client.get(f"/1/test-title?r={r}").status_code == 200
         assert client.get(f"/tag/none?r={r}").status_code == 404
         assert cache.size <= cache.budget
-    assert [key[0] for key in cache.pages] == ["http://localhost/1"]
+    assert [key[0] for key in cache.pages] == ["http://localhost/1/test-title"]
 
 
 def test_pages_are_kept_per_host(client):

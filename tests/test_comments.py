@@ -22,7 +22,7 @@ def test_comment_shows_escaped_with_author_and_date(client, auth):
     assert response.status_code == 302
     assert response.headers["Location"] == "/1#comment-1"
 
-    page = client.get("/1").data.decode()
+    page = client.get("/1/test-title").data.decode()
     assert "&lt;script&gt;alert(&#39;hi&#39;)&lt;/script&gt; nice post" in page
     assert "<script>alert" not in page
     assert 'id="comment-1"' in page
@@ -33,7 +33,7 @@ def test_comments_are_oldest_first(app, client, auth):
     auth.login()
     comment(client, "first words")
     comment(client, "second words")
-    page = client.get("/1").data.decode()
+    page = client.get("/1/test-title").data.decode()
     assert page.index("first words") < page.index("second words")
     assert b"2 comments" in client.get("/").data
 
@@ -42,7 +42,7 @@ def test_visitors_see_comments_but_no_form(client, auth):
     auth.login()
     comment(client, "visible to all")
     auth.logout()
-    page = client.get("/1").data
+    page = client.get("/1/test-title").data
     assert b"visible to all" in page
     assert b'name="body"' not in page
     assert b"to comment." in page
@@ -99,7 +99,7 @@ def test_comment_deletion_rights(app, client, auth, comment_ids):
     auth.logout()
 
     auth.login("third", "third-password")
-    assert b"Delete comment" not in client.get("/1").data
+    assert b"Delete comment" not in client.get("/1/test-title").data
     response = client.post("/comment/1/delete")
     assert response.status_code == 403
     assert b"Only the comment&#39;s author or the post&#39;s author" in response.data
@@ -107,7 +107,7 @@ def test_comment_deletion_rights(app, client, auth, comment_ids):
     auth.logout()
 
     auth.login("test", "test")  # the post's author
-    assert b"Delete comment" in client.get("/1").data
+    assert b"Delete comment" in client.get("/1/test-title").data
     response = client.post("/comment/1/delete")
     assert response.headers["Location"] == "/1#comments"
     assert comment_ids() == []
@@ -156,25 +156,25 @@ def shown_comments(page):
 
 def test_a_post_page_shows_its_newest_fifty_comments_and_links_to_older_ones(app, client):
     add_comments(app, 150, '"' * 4990)
-    first = client.get("/1")
+    first = client.get("/1/test-title")
     # All 150 made a 3.8 MB page; a third of them now.
     assert first.status_code == 200
     assert len(first.data) < 1_400_000
     assert shown_comments(first.data) == list(range(101, 151))  # oldest first within it
-    assert b'href="/1?comments=2#comments">&larr; Older comments</a>' in first.data
+    assert b'href="/1/test-title?comments=2#comments">&larr; Older comments</a>' in first.data
     assert b"Newer comments" not in first.data
 
-    second = client.get("/1?comments=2")
+    second = client.get("/1/test-title?comments=2")
     assert shown_comments(second.data) == list(range(51, 101))
-    assert b'href="/1?comments=3#comments">&larr; Older comments</a>' in second.data
-    assert b'href="/1#comments">Newer comments &rarr;</a>' in second.data
+    assert b'href="/1/test-title?comments=3#comments">&larr; Older comments</a>' in second.data
+    assert b'href="/1/test-title#comments">Newer comments &rarr;</a>' in second.data
 
-    third = client.get("/1?comments=3")
+    third = client.get("/1/test-title?comments=3")
     assert shown_comments(third.data) == list(range(1, 51))
     assert b"Older comments" not in third.data
-    assert b'href="/1?comments=2#comments">Newer comments &rarr;</a>' in third.data
+    assert b'href="/1/test-title?comments=2#comments">Newer comments &rarr;</a>' in third.data
 
-    assert client.get("/1?comments=1").data == first.data
+    assert client.get("/1/test-title?comments=1").data == first.data
     # The count still counts every comment.
     assert b"150 comments" in client.get("/").data
 
@@ -182,16 +182,16 @@ def test_a_post_page_shows_its_newest_fifty_comments_and_links_to_older_ones(app
 @pytest.mark.parametrize("number", ["4", "0", "-1", "x", "2.0", "9" * 5000])
 def test_a_page_of_comments_past_the_last_is_404(app, client, number):
     add_comments(app, 150)
-    response = client.get(f"/1?comments={number}")
+    response = client.get(f"/1/test-title?comments={number}")
     assert response.status_code == 404
     assert b"There is no such page" in response.data
 
 
 def test_a_post_without_comments_has_one_page(client):
-    page = client.get("/1").data
+    page = client.get("/1/test-title").data
     assert b"No comments yet." in page
     assert b"Older comments" not in page
-    assert client.get("/1?comments=2").status_code == 404
+    assert client.get("/1/test-title?comments=2").status_code == 404
 
 
 def test_a_new_comment_lands_on_the_first_page_at_its_anchor(app, client, auth):
@@ -199,7 +199,7 @@ def test_a_new_comment_lands_on_the_first_page_at_its_anchor(app, client, auth):
     auth.login()
     response = comment(client, "the newest word")
     assert response.headers["Location"] == "/1#comment-121"
-    page = client.get("/1").data
+    page = client.get("/1/test-title").data
     assert b'id="comment-121"' in page
     assert shown_comments(page)[-1] == 121
     assert b"the newest word" in page
@@ -214,3 +214,27 @@ def test_a_page_of_comments_walks_the_comment_index(app):
         ]
     assert steps[0].startswith("SEARCH c USING INDEX comment_post_created (post_id=?)")
     assert not [step for step in steps if "TEMP B-TREE" in step]
+
+
+def test_comments_show_their_paragraphs_and_links(client, auth):
+    auth.login("other", "other")
+    comment(client, "Lovely.\n\nMore at https://example.org/owls <i>")
+    page = client.get("/1/test-title").data.decode()
+    assert (
+        '<div class="comment-body"><p>Lovely.</p>\n<p>More at <a href="https://example.org/owls"'
+        ' rel="nofollow ugc noopener">https://example.org/owls</a> &lt;i&gt;</p></div>'
+    ) in page
+
+
+def test_log_in_to_comment_comes_back_to_the_post(client):
+    page = client.get("/1/test-title").data.decode()
+    assert '<p><a href="/1/write-comment">Log in</a> to comment.</p>' in page
+    response = client.get("/1/write-comment")
+    assert response.headers["Location"] == "/auth/login"
+    # Where to come back is kept in the session, never in the address.
+    assert "next" not in response.headers["Location"]
+    login = client.post("/auth/login", data={"username": "other", "password": "other"})
+    assert login.headers["Location"] == "/1/write-comment"
+    assert client.get("/1/write-comment").headers["Location"] == "/1/test-title#add-comment"
+    assert b'class="form" id="add-comment"' in client.get("/1/test-title").data
+    assert client.get("/2/write-comment").status_code == 404

@@ -448,7 +448,7 @@ def test_upgrade_from_an_intermediate_version_keeps_its_rows(make_app, monkeypat
     assert login.headers["Location"] == "/"
     assert client.post("/1/comment", data={"body": "still works"}).status_code == 302
     assert client.post("/1/like").status_code == 302
-    page = client.get("/1").data
+    page = client.get("/1/owls-at-night").data
     assert b"still works" in page
 
 

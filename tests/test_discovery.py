@@ -44,9 +44,9 @@ def test_sitemap_lists_the_index_and_every_post_with_its_last_change(app, client
         get_db().execute("UPDATE post SET updated = '2019-05-06 07:08:09' WHERE id = 2")
     assert sitemap(client) == [
         ("http://localhost/", "2018-01-01T00:02:00Z"),  # the newest post's time
-        ("http://localhost/1", "2018-01-01T00:00:00Z"),
-        ("http://localhost/2", "2019-05-06T07:08:09Z"),
-        ("http://localhost/3", "2018-01-01T00:02:00Z"),
+        ("http://localhost/1/test-title", "2018-01-01T00:00:00Z"),
+        ("http://localhost/2/post-1", "2019-05-06T07:08:09Z"),
+        ("http://localhost/3/post-2", "2018-01-01T00:02:00Z"),
     ]
 
 
@@ -66,9 +66,12 @@ def test_past_the_limit_the_sitemap_becomes_an_index_of_bounded_sitemaps(app, cl
     first, second, third = (
         sitemap(client, url.removeprefix("http://localhost")) for url in numbered
     )
-    assert [loc for loc, _ in first] == [f"http://localhost/{id}" for id in ("", 1, 2, 3)]
-    assert [loc for loc, _ in second] == ["http://localhost/4", "http://localhost/6"]
-    assert [loc for loc, _ in third] == ["http://localhost/7"]
+    host = "http://localhost"
+    assert [loc for loc, _ in first] == [f"{host}/", f"{host}/1/test-title"] + [
+        f"{host}/{id}/post-{id - 1}" for id in (2, 3)
+    ]
+    assert [loc for loc, _ in second] == [f"{host}/4/post-3", f"{host}/6/post-5"]
+    assert [loc for loc, _ in third] == [f"{host}/7/post-6"]
     for number in (0, 4):
         assert client.get(f"/sitemap-{number}.xml").status_code == 404
 
@@ -125,7 +128,7 @@ def test_site_url_refuses_other_hosts(site):
 
 def test_site_url_keeps_relative_links_relative(site):
     page = site.get("/", base_url="http://blog.example.org").data
-    assert b'href="/1"' in page
+    assert b'href="/1/test-title"' in page
     # The canonical link is the one absolute URL of a page.
     assert page.count(b"https://blog.example.org") == 1
     assert b'<link rel="canonical" href="https://blog.example.org/">' in page
@@ -185,16 +188,16 @@ def test_a_post_page_carries_its_preview_card(app, client, auth):
         "/create",
         data={"title": 'Owls "at" <night>', "body": body, "tags": "owl, bird", "image": image},
     )
-    page = client.get("/2").data
+    page = client.get("/2", follow_redirects=True).data
     meta, tags, canonical = head(page)
-    assert canonical == ["http://localhost/2"]
+    assert canonical == ["http://localhost/2/owls-at-night"]
     description = meta["description"]
     assert description.startswith("Owls They hunt at night &amp; sleep by day. More words")
     assert description.endswith("\u2026") and len(description.replace("&amp;", "&")) <= 160
     assert meta["og:description"] == description
     assert meta["og:title"] == "Owls &#34;at&#34; &lt;night&gt;"
     assert meta["og:type"] == "article"
-    assert meta["og:url"] == "http://localhost/2"
+    assert meta["og:url"] == "http://localhost/2/owls-at-night"
     assert meta["og:image"].startswith("http://localhost/uploads/")
     assert (meta["og:image:width"], meta["og:image:height"]) == ("64", "48")
     assert meta["twitter:card"] == "summary_large_image"
@@ -204,7 +207,7 @@ def test_a_post_page_carries_its_preview_card(app, client, auth):
 
 
 def test_a_post_without_an_image_gets_a_small_card(client):
-    meta, tags, _ = head(client.get("/1").data)
+    meta, tags, _ = head(client.get("/1", follow_redirects=True).data)
     assert meta["description"] == "test body"
     assert meta["twitter:card"] == "summary"
     assert "og:image" not in meta
@@ -219,6 +222,6 @@ def test_a_lost_image_file_leaves_the_card_without_it(app, client, auth, query):
     )
     (name,) = query("SELECT image FROM post WHERE id = 2")[0]
     os.remove(os.path.join(app.config["UPLOAD_FOLDER"], name))
-    meta, _, _ = head(client.get("/2").data)
+    meta, _, _ = head(client.get("/2", follow_redirects=True).data)
     assert "og:image" not in meta
     assert meta["twitter:card"] == "summary"

@@ -1,9 +1,12 @@
 import logging
+import re
 import sqlite3
 
 import pytest
 from flask import abort
+from listing import add_posts
 
+from flaskr import errors
 from flaskr.db import get_db
 
 
@@ -82,3 +85,60 @@ def test_a_programming_error_in_sql_propagates_in_tests(app, client):
     app.add_url_rule("/bad-sql", "bad_sql", lambda: get_db().execute("SELECT * FROM nowhere"))
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
         client.get("/bad-sql")
+
+
+def newest_listed(response):
+    """The titles and links of the newest posts an error page offers, in order."""
+    newest = response.data.decode().partition('<ul class="newest">')[2].partition("</ul>")[0]
+    return re.findall(r'<li><a href="(/[^"]*)">([^<]*)</a>', newest)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/no/such/page", 404), ("GET", "/1/delete", 405), ("POST", "/1/delete", 403)],
+)
+def test_error_pages_offer_a_search_and_the_five_newest_posts(
+    app, client, auth, method, path, status
+):
+    add_posts(app, 6)
+    auth.login("other", "other")
+    response = client.open(path, method=method)
+    assert response.status_code == status
+    assert b'<form class="form search-form" action="/search" method="get" role="search">' in (
+        response.data
+    )
+    assert b'<label for="error-search-q">Search the posts instead</label>' in response.data
+    newest = newest_listed(response)
+    assert [title for _, title in newest] == [f"post {k}" for k in (6, 5, 4, 3, 2)]
+    assert newest[0][0] == "/7/post-6"
+
+
+def test_the_413_and_429_pages_offer_the_newest_posts_too(make_app, app):
+    client = make_app(MAX_CONTENT_LENGTH=1024).test_client()
+    response = client.post("/auth/login", data={"username": "x" * 4096, "password": "y"})
+    assert response.status_code == 413
+    assert newest_listed(response)[0][1] == "test title"
+    app.add_url_rule("/busy", "busy", lambda: abort(429))
+    assert newest_listed(app.test_client().get("/busy"))[0][1] == "test title"
+
+
+def test_an_error_page_needs_no_post_list(app, client, monkeypatch):
+    def unreadable(limit):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(errors, "newest_posts", unreadable)
+    response = client.get("/no/such/page")
+    assert_site_page(response, 404, b"404 Not Found")
+    assert b"Newest posts" not in response.data
+    assert b"error-search-q" in response.data
+
+
+def test_server_error_pages_read_nothing(app, client, monkeypatch):
+    def must_not_read(limit):
+        raise AssertionError("read on a server error page")
+
+    monkeypatch.setattr(errors, "newest_posts", must_not_read)
+    app.add_url_rule("/down", "down", lambda: abort(503))
+    response = client.get("/down")
+    assert_site_page(response, 503, b"503 Service Unavailable")
+    assert b"error-search-q" not in response.data

@@ -39,7 +39,9 @@ def test_feeds_are_valid_newest_first_with_absolute_links(app, client, path, ver
     assert len(feed.entries) == 20
     first = feed.entries[0]
     assert first.title == "post 25"
-    assert first.link == "http://localhost/26"
+    assert first.link == "http://localhost/26/post-25"
+    # The entry's id is its post's permanent address, whatever its title becomes.
+    assert first.id == "http://localhost/26"
     assert first.author == "other"
     assert first.published_parsed[:6] == (2019, 1, 25, 10, 0, 0)
     assert "<em>25</em>" in (first.content[0].value if version == "atom10" else first.summary)
@@ -116,7 +118,7 @@ def test_an_edit_updates_the_atom_entry(client, auth):
 
 
 def test_every_page_announces_the_feeds(client):
-    for path in ("/", "/1", "/search", "/auth/login", "/no/such/page"):
+    for path in ("/", "/1/test-title", "/search", "/auth/login", "/no/such/page"):
         page = client.get(path).data
         assert b'<link rel="alternate" type="application/atom+xml"' in page, path
         assert b'href="/feed.atom"' in page and b'href="/feed.rss"' in page
@@ -161,7 +163,9 @@ def test_a_long_post_is_cut_between_words_with_a_link_to_the_rest(
     assert html.startswith("<p>word word ")
     assert html.count("word") == 400  # 2,000 characters: 400 whole words
     assert "the end" not in html
-    assert html.endswith('word\u2026</p><p><a href="http://localhost/1">Continue reading</a></p>')
+    assert html.endswith(
+        'word\u2026</p><p><a href="http://localhost/1/test-title">Continue reading</a></p>'
+    )
 
 
 def json_feed(client, path):
@@ -187,7 +191,8 @@ def test_the_json_feed_carries_the_newest_posts(app, client, auth):
     assert len(feed["items"]) == 20
     first = feed["items"][0]
     assert first["title"] == "post 25"
-    assert first["url"] == first["id"] == "http://localhost/26"
+    assert first["id"] == "http://localhost/26"
+    assert first["url"] == "http://localhost/26/post-25"
     assert first["content_html"] == "<p>body <em>25</em></p>\n"
     assert first["date_published"] == "2019-01-25T10:00:00Z"
     assert first["authors"] == [{"name": "other", "url": "http://localhost/user/other"}]

@@ -10,21 +10,21 @@ def test_like_toggles(client, auth, count):
     response = like(client)
     assert response.headers["Location"] == "/1#likes"
     assert count("post_like") == 1
-    page = client.get("/1").data
+    page = client.get("/1/test-title").data
     assert b"1 like" in page and b'aria-pressed="true"' in page
     assert b"1 like" in client.get("/").data
 
     like(client)
     assert count("post_like") == 0
-    page = client.get("/1").data
+    page = client.get("/1/test-title").data
     assert b"0 likes" in page and b'aria-pressed="false"' in page
 
 
 def test_like_button_keeps_its_label_and_says_whether_it_is_pressed(client, auth):
     auth.login()
-    assert b'aria-pressed="false">Like</button>' in client.get("/1").data
+    assert b'aria-pressed="false">Like</button>' in client.get("/1/test-title").data
     like(client)
-    assert b'aria-pressed="true">Like</button>' in client.get("/1").data
+    assert b'aria-pressed="true">Like</button>' in client.get("/1/test-title").data
 
 
 def test_likes_from_several_users_add_up(client, auth):
@@ -51,7 +51,7 @@ def test_one_like_per_user_is_enforced_by_the_database(app):
 def test_like_needs_login(client, count):
     assert like(client).headers["Location"] == "/auth/login"
     assert count("post_like") == 0
-    assert b"Like</button>" not in client.get("/1").data
+    assert b"Like</button>" not in client.get("/1/test-title").data
 
 
 def test_like_missing_post_is_404(client, auth, count):

@@ -3,7 +3,16 @@ from html.parser import HTMLParser
 
 import pytest
 
-from flaskr.markdown import HTML_BYTES_PER_CHARACTER, Excerpt, excerpt_html, render_markdown
+from flaskr import markdown
+from flaskr.markdown import (
+    HTML_BYTES_PER_CHARACTER,
+    Excerpt,
+    excerpt_html,
+    reading_minutes,
+    render_comment,
+    render_markdown,
+    summarize,
+)
 
 
 def test_markdown_is_rendered():
@@ -178,3 +187,130 @@ def test_a_huge_body_makes_a_small_excerpt():
     html = render_markdown('"' * 100_000)
     excerpt = excerpt_html(html, 2000)
     assert excerpt.html == "<p>" + "&quot;" * 2000 + "\u2026</p>"
+
+
+@pytest.mark.parametrize(
+    ("words", "minutes"), [(0, 1), (1, 1), (344, 1), (346, 2), (920, 4), (2300, 10)]
+)
+def test_reading_time_is_words_at_230_a_minute_and_at_least_one(words, minutes):
+    assert reading_minutes(" \n".join(["word"] * words)) == minutes
+
+
+def test_a_summary_is_the_start_of_the_body_cut_at_300_characters():
+    text = "A *short* body with [a link](https://example.org)."
+    assert summarize(text).excerpt == Excerpt(render_markdown(text), False)
+    long = "word " * 1000
+    summary = summarize(long)
+    assert summary.minutes == 4
+    assert summary.excerpt.cut
+    shown = WellFormed(summary.excerpt.html).text
+    assert 280 <= len(shown) <= 301
+    assert shown.endswith("word\u2026")
+
+
+def test_summaries_are_kept_by_a_digest_of_the_body_within_a_bound(monkeypatch):
+    cache = markdown.DigestCache(2, lambda text: markdown.make_summary(text))
+    monkeypatch.setattr(markdown, "summaries", cache)
+    made = []
+    monkeypatch.setattr(markdown, "make_summary", lambda text: made.append(text) or text.upper())
+    assert [summarize(t) for t in ("a", "b", "a", "c", "a", "b")] == list("ABACAB")
+    # "a" was used again before "c" came, so "b" was the one dropped.
+    assert made == ["a", "b", "c", "b"]
+    assert len(cache.entries) == 2
+    assert all(len(digest) == 16 for (digest,) in cache.entries)
+
+
+def test_footnotes_are_rendered():
+    html = render_markdown("A claim[^1].\n\n[^1]: The *source*.")
+    assert '<sup class="footnote-ref"><a href="#fn1" id="fnref1">[1]</a></sup>' in html
+    assert '<li id="fn1" class="footnote-item"><p>The <em>source</em>.' in html
+    assert '<a href="#fnref1" class="footnote-backref">' in html
+
+
+def test_task_lists_are_disabled_checkboxes_in_their_labels():
+    html = render_markdown("- [ ] to do\n- [x] done *well*")
+    assert (
+        '<li class="task-list-item"><label><input class="task-list-item-checkbox"'
+        ' disabled="disabled" type="checkbox"> to do</label></li>'
+    ) in html
+    assert 'checked="checked" disabled="disabled" type="checkbox"> done <em>well</em>' in html
+    assert "[ ]" not in html and "[x]" not in html
+
+
+def test_bare_addresses_become_links_marked_as_user_content():
+    html = render_markdown("see www.example.org and https://example.com/a?b=1 or javascript:x")
+    assert (
+        '<a href="http://www.example.org" rel="nofollow ugc noopener">www.example.org</a>' in html
+    )
+    assert '<a href="https://example.com/a?b=1" rel="nofollow ugc noopener">' in html
+    assert html.count("<a ") == 2
+
+
+def test_table_columns_are_aligned_by_class_not_style():
+    html = render_markdown("| a | b | c | d |\n|:--|:-:|--:|---|\n| 1 | 2 | 3 | 4 |")
+    assert "style=" not in html
+    for cell in ("th", "td"):
+        assert f'<{cell} class="align-left">' in html
+        assert f'<{cell} class="align-center">' in html
+        assert f'<{cell} class="align-right">' in html
+    assert "<th>d</th>" in html and "<td>4</td>" in html
+
+
+def test_code_in_a_known_language_is_highlighted_with_classes_only():
+    html = render_markdown('```python\ndef f(x):\n    return "<b>" & x\n```')
+    assert html.startswith('<pre class="highlight"><code class="language-python">')
+    assert '<span class="k">def</span>' in html
+    assert '<span class="s2">"&lt;b&gt;"</span>' in html
+    assert "<b>" not in html and "style=" not in html
+    assert WellFormed(html).open == []
+
+
+@pytest.mark.parametrize("info", ["nosuchlanguage", "", 'x"><script>'])
+def test_code_in_another_language_is_plain_text(info):
+    html = render_markdown(f"```{info}\n<b>bold</b>\n```")
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert "<span" not in html and "<script" not in html
+
+
+def test_images_from_other_sites_become_links_with_their_alt_text():
+    html = render_markdown(
+        '![a *cat*](https://example.org/cat.png "The cat") ![](//example.org/x.png)'
+        " ![ours](/uploads/a.png)"
+    )
+    assert (
+        '<a href="https://example.org/cat.png" rel="nofollow ugc noopener" class="image-link"'
+        ' title="The cat">a cat</a>'
+    ) in html
+    assert (
+        '<a href="//example.org/x.png" rel="nofollow ugc noopener" class="image-link">'
+        "//example.org/x.png</a>"
+    ) in html
+    assert '<img src="/uploads/a.png" alt="ours">' in html
+    assert html.count("<img") == 1
+
+
+def test_a_summary_leaves_footnotes_to_the_post_page():
+    excerpt = summarize("A claim[^1] and more.\n\n[^1]: The source.").excerpt
+    assert excerpt.html == "<p>A claim and more.</p>\n"
+
+
+def test_comments_keep_their_paragraphs_and_line_breaks():
+    html = render_comment("First line\nsecond line\r\n\r\n  \n\nNew *paragraph* <b>.\n\n")
+    assert html == ("<p>First line<br>\nsecond line</p>\n<p>New *paragraph* &lt;b&gt;.</p>")
+
+
+def test_addresses_in_comments_become_links_marked_as_user_content():
+    html = render_comment('See www.example.org & https://example.com/a?b=1&c="2". javascript:x')
+    assert html == (
+        '<p>See <a href="http://www.example.org" rel="nofollow ugc noopener">www.example.org</a>'
+        ' &amp; <a href="https://example.com/a?b=1&amp;c=%222%22" rel="nofollow ugc noopener">'
+        "https://example.com/a?b=1&amp;c=&#34;2&#34;</a>. javascript:x</p>"
+    )
+
+
+def test_only_the_list_holding_a_task_is_a_task_list():
+    html = render_markdown("- plain\n  - [x] done\n- [ ]no space\n\n1. [ ] numbered")
+    assert html.startswith('<ul>\n<li>plain\n<ul class="contains-task-list">')
+    assert "<li>[ ]no space</li>" in html
+    assert '<ol class="contains-task-list">\n<li class="task-list-item"><label>' in html
+    assert html.count("<input") == 2

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from listing import add_posts
 
-from flaskr.blog import AUTHOR_QUERY, INDEX_QUERY, TAG_PAGE_QUERY
+from flaskr.blog import AUTHOR_QUERY, INDEX_QUERY, NEWEST_QUERY, TAG_PAGE_QUERY
 from flaskr.db import get_db, transaction
 from flaskr.feeds import FEED_SIZE
 from flaskr.search import (
@@ -23,6 +23,7 @@ QUERIES = [
     # The index walks post_created backwards and stops after a page.
     ("index", INDEX_QUERY + " LIMIT ? OFFSET ?", (6, 0), {"SCAN p USING INDEX post_created"}),
     ("feed", f"{INDEX_QUERY} LIMIT {FEED_SIZE}", (), {"SCAN p USING INDEX post_created"}),
+    ("newest on error pages", NEWEST_QUERY, (5,), {"SCAN p USING INDEX post_created"}),
     ("author", AUTHOR_QUERY + " LIMIT ? OFFSET ?", (1, 6, 0), set()),
     ("tag", TAG_PAGE_QUERY + " LIMIT ? OFFSET ?", (1, 6, 0), set()),
     # A page of search results: its posts found by id (test below for the matching).

@@ -26,7 +26,9 @@ def test_register_log_in_write_edit_and_delete(servers, tmp_path):
     ((post_id, title),) = rows(tmp_path, "SELECT id, title FROM post")
     assert title == "Over the wire"
 
-    status, _, page = request(port, "GET", f"/{post_id}")
+    status, response_headers, _ = request(port, "GET", f"/{post_id}")
+    assert (status, response_headers["Location"]) == (301, f"/{post_id}/over-the-wire")
+    status, _, page = request(port, "GET", f"/{post_id}/over-the-wire")
     assert status == 200
     assert b"<strong>for real</strong>" in page
     assert re.search(rb"by alice on \d{4}-\d\d-\d\d", page)

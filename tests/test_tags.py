@@ -71,20 +71,20 @@ def test_create_with_tags_links_them_everywhere(client, auth, app, query):
     assert response.headers["Location"] == "/"
     assert post_tags(query, 2) == ["python", "web dev"]
 
-    for path in ("/", "/2"):
+    for path in ("/", "/2/tagged"):
         page = client.get(path).data
         assert b'<a href="/tag/python" rel="tag">python</a>' in page
         assert b'<a href="/tag/web%20dev" rel="tag">web dev</a>' in page
 
     # The acceptance: Markdown rendered, raw tag shown as text, unsafe link dropped.
-    detail = client.get("/2").data
+    detail = client.get("/2/tagged").data
     assert b"<strong>Markdown</strong> &lt;b&gt;raw&lt;/b&gt; [bad](javascript:alert(1))" in detail
     assert b'href="javascript:' not in detail
 
     for path in ("/tag/python", "/tag/PYTHON", "/tag/web%20dev", "/tag/Web%20%20Dev"):
         page = client.get(path)
         assert page.status_code == 200, path
-        assert b'<a href="/2">Tagged</a>' in page.data
+        assert b'<a href="/2/tagged">Tagged</a>' in page.data
         assert b"test title" not in page.data
 
 
@@ -141,7 +141,7 @@ def test_deleting_a_post_removes_its_tag_links(client, auth, app, count, query):
     assert count("post_tag") == 1
     assert all_tags(query) == ["shared"]
     assert client.get("/tag/own").status_code == 404
-    assert b'<a href="/2">other</a>' in client.get("/tag/shared").data
+    assert b'<a href="/2/other">other</a>' in client.get("/tag/shared").data
 
 
 def test_tag_pages_are_paginated_newest_first(app, client):

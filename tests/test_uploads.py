@@ -54,7 +54,7 @@ def test_upload_each_format(app, client, auth, uploads, kind, extension, mimetyp
 
     page = client.get("/").data.decode()
     assert f'src="/uploads/{name}"' in page
-    assert f'src="/uploads/{name}"' in client.get("/2").data.decode()
+    assert f'src="/uploads/{name}"' in client.get("/2/with-image").data.decode()
 
     served, data = fetch(client, f"/uploads/{name}")
     assert served.status_code == 200

@@ -165,15 +165,15 @@ def test_bodies_become_markdown_without_live_markup(app, query):
 def test_imported_posts_render_without_live_markup(app, client):
     run(app, EXAMPLE)
     for path in ("/", "/2", "/3", "/user/rosa", "/tag/tomatoes", "/feed.atom", "/feed.rss"):
-        response = client.get(path)
+        response = client.get(path, follow_redirects=True)
         assert response.status_code == 200
         assert live_markup(response.data) == [], path
-    page = client.get("/2").data.decode()
+    page = client.get("/2", follow_redirects=True).data.decode()
     assert '<a href="https://images.example.net/tomatoes.jpg"' in page
     assert "<img" not in page.split('<div class="body">')[1]
     assert "Jane Reader (guest) on 2024-03-03 11:00" in page
     assert "rosa on 2024-03-03 12:00" in page
-    third = client.get("/3").data.decode()
+    third = client.get("/3", follow_redirects=True).data.decode()
     assert "&lt;script&gt;alert(&#39;name&#39;)&lt;/script&gt; (guest)" in third
     assert "javascript:" not in third
 

@@ -7,6 +7,8 @@ from urllib.parse import urljoin
 import feedparser
 from playwright.sync_api import expect
 
+from flaskr.blog import slugify
+
 DELETE_QUESTION = "Delete this post? This cannot be undone."
 DELETE_COMMENT_QUESTION = "Delete this comment?"
 UPLOADED_IMAGE = re.compile(r"^/uploads/[0-9a-f]{32}\.png$")
@@ -172,8 +174,8 @@ def test_a_post_with_markdown_tags_and_an_image_from_writing_to_deleting(page, f
 
     # The title on the index leads to the post's own page.
     page.locator("article.post").first.get_by_role("link", name=title, exact=True).click()
-    expect(page).to_have_url(re.compile(r"/\d+$"))
-    post_id = int(page.url.rsplit("/", 1)[1])
+    expect(page).to_have_url(re.compile(rf"/\d+/{slugify(title)}$"))
+    post_id = int(page.url.rsplit("/", 2)[1])
     post = page.locator("article.post-detail")
     expect(post.get_by_role("heading", level=1)).to_have_text(title)
     expect(post).to_contain_text(re.compile(rf"by {username} on \d{{4}}-\d{{2}}-\d{{2}}"))
@@ -199,7 +201,7 @@ def test_a_post_with_markdown_tags_and_an_image_from_writing_to_deleting(page, f
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Posts tagged “{owls}”")
     expect(page.locator("article.post")).to_have_count(1)
     expect(page.get_by_role("link", name=title, exact=True)).to_have_attribute(
-        "href", f"/{post_id}"
+        "href", f"/{post_id}/{slugify(title)}"
     )
 
     # Edit: a new title, and the image removed with the checkbox.
@@ -212,7 +214,7 @@ def test_a_post_with_markdown_tags_and_an_image_from_writing_to_deleting(page, f
     page.get_by_role("button", name="Save").click()
     expect(page).to_have_url(re.compile(r"/$"))
     page.get_by_role("link", name=f"{title} (edited)", exact=True).click()
-    expect(page).to_have_url(re.compile(rf"/{post_id}$"))
+    expect(page).to_have_url(re.compile(rf"/{post_id}/{slugify(title + ' (edited)')}$"))
     expect(post.get_by_role("heading", level=1)).to_have_text(f"{title} (edited)")
     expect(post.locator("img")).to_have_count(0)
     expect(post.get_by_role("list", name="Tags").get_by_role("link")).to_have_count(2)
@@ -241,7 +243,7 @@ def test_like_and_take_the_like_back(page, flows):
     expect(button).to_have_attribute("aria-pressed", "false")
 
     button.click()
-    expect(page).to_have_url(re.compile(rf"/{post_id}#likes$"))
+    expect(page).to_have_url(re.compile(rf"/{post_id}/[^/#]+#likes$"))
     expect(likes).to_contain_text("1 like")
     expect(likes).not_to_contain_text("1 likes")
     expect(button).to_have_attribute("aria-pressed", "true")
@@ -262,7 +264,7 @@ def test_a_reader_comments_and_the_author_deletes_the_comment(new_page, flows):
     expect(reader.locator("#comments")).to_contain_text("No comments yet.")
     reader.get_by_label("Add a comment").fill("Nice owls!\nSecond line.")
     reader.get_by_role("button", name="Comment", exact=True).click()
-    expect(reader).to_have_url(re.compile(rf"/{post_id}#comment-\d+$"))
+    expect(reader).to_have_url(re.compile(rf"/{post_id}/[^/#]+#comment-\d+$"))
     comment = reader.locator("article.comment")
     expect(comment).to_have_count(1)
     expect(comment).to_contain_text(reader_name)
@@ -275,7 +277,7 @@ def test_a_reader_comments_and_the_author_deletes_the_comment(new_page, flows):
     comment.get_by_role("button", name="Delete comment").click()
     expect(comment).to_have_count(1)
     comment.get_by_role("button", name="Delete comment").click()
-    expect(author).to_have_url(re.compile(rf"/{post_id}#comments$"))
+    expect(author).to_have_url(re.compile(rf"/{post_id}/[^/#]+#comments$"))
     expect(comment).to_have_count(0)
     expect(author.locator("#comments")).to_contain_text("No comments yet.")
     assert asked == [("confirm", DELETE_COMMENT_QUESTION)] * 2
@@ -295,14 +297,16 @@ def test_search_from_the_header(page, flows):
     results = page.locator("article.post")
     expect(results).to_have_count(1)
     expect(results.get_by_role("link", name=title, exact=True)).to_have_attribute(
-        "href", f"/{post_id}"
+        "href", f"/{post_id}/{slugify(title)}"
     )
 
-    # Text that means something to the full-text engine is only text.
+    # Text that means something to the full-text engine is only text (typed in the
+    # search page's own box, its one search box).
+    expect(page.get_by_role("search")).to_have_count(1)
     for query in ('"NEAR(', "title:* OR", "a AND NOT (b"):
-        page.get_by_role("search").first.get_by_label("Search posts").fill(query)
+        page.get_by_role("search").get_by_label("Words to find in titles and bodies").fill(query)
         with page.expect_navigation() as navigation:
-            page.get_by_role("search").first.get_by_label("Search posts").press("Enter")
+            page.get_by_label("Words to find in titles and bodies").press("Enter")
         assert navigation.value.status == 200, query
         expect(page.get_by_label("Words to find in titles and bodies")).to_have_value(query)
 
@@ -322,5 +326,6 @@ def test_follow_the_feed_link(page, flows, server):
         assert feed.version == ("atom10" if kind == "atom" else "rss20")
         entry = feed.entries[0]
         assert entry.title == title
-        assert entry.link == f"{server.url}/{post_id}"
+        assert entry.link == f"{server.url}/{post_id}/{slugify(title)}"
+        assert entry.id == f"{server.url}/{post_id}"
         assert "<strong>in a feed reader</strong>" in entry.description
