@@ -14,7 +14,8 @@ def test_a_post_page_head_describes_it_for_previews(page, flows, server):
 
     assert page.title() == f"{title} - Flaskr"
     canonical = page.locator('head link[rel="canonical"]').get_attribute("href")
-    assert canonical == f"{server.url}/{post_id}"
+    assert canonical == page.url  # where /<id> led: the post's address with its slug
+    assert canonical.startswith(f"{server.url}/{post_id}/preview-")
     description = meta(page, "name", "description")
     assert description.startswith("Owls hunt at night. Owls hunt")
     assert len(description) <= 160
