@@ -73,8 +73,11 @@ PAGES = [
     ("search", "/search?q={word}"),
     ("search32", "/search?q={common_32}"),
     ("feed", "/feed.atom"),
+    ("tag feed", "/tag/{tag}/feed.atom"),
+    ("sitemap", "/sitemap.xml"),
 ]
-LIST_PAGES = {"index", "tag", "author", "search"}
+# Pages whose cost must not grow with the number of posts (each walks an index and stops).
+LIST_PAGES = {"index", "tag", "author", "search", "feed", "tag feed", "sitemap"}
 
 # Each size is measured as deployed (visitors' pages kept in memory until the data
 # changes) and with that cache off, which measures the queries and templates themselves.

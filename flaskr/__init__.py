@@ -21,6 +21,7 @@ def create_app(test_config=None):
         caching,
         comments,
         db,
+        discovery,
         errors,
         feeds,
         health,
@@ -28,6 +29,7 @@ def create_app(test_config=None):
         likes,
         logs,
         markdown,
+        portability,
         search,
         security,
         settings,
@@ -37,12 +39,14 @@ def create_app(test_config=None):
 
     settings.configure(app, test_config)
     db.init_app(app)
+    discovery.init_app(app)
     errors.init_app(app)
     logs.init_app(app)
     caching.init_app(app)
     markdown.init_app(app)
     snippets.init_app(app)
     security.init_app(app)
+    portability.init_app(app)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(blog.bp)
@@ -52,6 +56,7 @@ def create_app(test_config=None):
     app.register_blueprint(health.bp)
     app.register_blueprint(search.bp)
     app.register_blueprint(feeds.bp)
+    app.register_blueprint(discovery.bp)
     app.register_blueprint(help.bp)
     app.add_url_rule("/", endpoint="index")
 

@@ -14,10 +14,11 @@ bp = Blueprint("comments", __name__)
 COMMENTS_PER_PAGE = 50
 
 # A page of a post's comments, newest first (walking the comment_post_created index
-# backwards); shown oldest first.
+# backwards); shown oldest first. An imported comment by someone without an account has
+# no author_id and shows the name it was written under.
 COMMENT_PAGE_QUERY = (
-    "SELECT c.id, c.body, c.created, c.author_id, u.username"
-    " FROM comment c JOIN user u ON u.id = c.author_id"
+    "SELECT c.id, c.body, c.created, c.author_id, COALESCE(u.username, c.author_name) AS username"
+    " FROM comment c LEFT JOIN user u ON u.id = c.author_id"
     " WHERE c.post_id = ? ORDER BY c.created DESC, c.id DESC LIMIT ? OFFSET ?"
 )
 

@@ -1,26 +1,37 @@
-"""Feeds: the newest posts as Atom 1.0 and RSS 2.0, answering conditional requests.
+"""Feeds: the newest posts of the site, a tag or an author as Atom 1.0, RSS 2.0 and JSON Feed 1.1.
 
-Each entry carries the start of its post, with a link to read the rest on the site.
+Each entry carries the start of its post, with a link to read the rest on the site, and its
+image as an enclosure. Feeds answer conditional requests.
 """
 
 import hashlib
+import json
+import os
 import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
-from flask import Blueprint, make_response, render_template, request
+from flask import Blueprint, abort, make_response, render_template, request, url_for
 from markupsafe import Markup
 
-from .blog import INDEX_QUERY, post_url
+from .auth import find_user
+from .blog import AUTHOR_QUERY, INDEX_QUERY, TAG_PAGE_QUERY, post_url
 from .caching import cached_page
 from .db import get_db
 from .markdown import excerpt_html, render_markdown
-from .tags import with_tags
+from .tags import find_tag, normalize, with_tags
+from .uploads import MIMETYPES, upload_folder
 
 bp = Blueprint("feeds", __name__)
 
 FEED_SIZE = 20
-FEED_QUERY = f"{INDEX_QUERY} LIMIT {FEED_SIZE}"
+# The formats every feed comes in (the URL's extension), as a route converter.
+FORMAT = "any(atom, rss, json)"
+CONTENT_TYPES = {
+    "atom": "application/atom+xml; charset=utf-8",
+    "rss": "application/rss+xml; charset=utf-8",
+    "json": "application/feed+json; charset=utf-8",
+}
 # Characters of each post's rendered body an entry carries: with FEED_SIZE entries, a
 # feed of the longest posts stays under about 1 MB.
 FEED_EXCERPT_LENGTH = 2000
@@ -63,16 +74,70 @@ def entry_content(post):
     return excerpt.html + link
 
 
-def feed_response(template, content_type):
-    """Render a feed of the newest posts; 304 when the reader already has this version."""
-    posts = with_tags(get_db().execute(FEED_QUERY).fetchall())
+def enclosure(name):
+    """Return a post image's absolute URL, size and type for a feed entry, or None."""
+    if not name:
+        return None
+    try:
+        length = os.path.getsize(os.path.join(upload_folder(), name))
+    except OSError:
+        return None  # a file lost from the folder: the entry goes without it
+    return {
+        "url": url_for("uploads.uploaded", name=name, _external=True),
+        "length": length,
+        "type": MIMETYPES[name.rsplit(".", 1)[1]],
+    }
+
+
+def json_feed(feed, posts):
+    """Render a feed as JSON Feed 1.1."""
+    items = []
+    for post in posts:
+        item = {
+            # The id stays the short address, as in the other feeds: slugs change with titles.
+            "id": url_for("blog.detail", id=post["id"], _external=True),
+            "url": post_url(post, _external=True),
+            "title": post["title"],
+            "content_html": str(post["content"]),
+            "date_published": rfc3339(post["created"]),
+            "date_modified": rfc3339(post["changed"]),
+            "authors": [
+                {
+                    "name": post["username"],
+                    "url": url_for("blog.author", username=post["username"], _external=True),
+                }
+            ],
+            "tags": post["tags"],
+        }
+        if post["enclosure"]:
+            item["image"] = post["enclosure"]["url"]
+        items.append(item)
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": feed["title"],
+        "description": feed["description"],
+        "home_page_url": feed["home"],
+        "feed_url": feed["self"],
+        "items": items,
+    }
+    return json.dumps(document, ensure_ascii=False, indent=1)
+
+
+def feed_response(format, feed, query, params=()):
+    """Render a feed of a list's newest posts; 304 when the reader already has this version."""
+    posts = with_tags(get_db().execute(f"{query} LIMIT {FEED_SIZE}", params).fetchall())
     for post in posts:
         post["changed"] = post["updated"] or post["created"]
         post["content"] = entry_content(post)
+        post["enclosure"] = enclosure(post["image"])
     updated = max((as_utc(post["changed"]) for post in posts), default=EPOCH)
-    body = render_template(template, posts=posts, updated=updated)
+    feed["self"] = url_for(request.endpoint, **request.view_args, _external=True)
+    if format == "json":
+        body = json_feed(feed, posts)
+    else:
+        body = render_template(f"feeds/{format}.xml", feed=feed, posts=posts, updated=updated)
     response = make_response(body)
-    response.content_type = content_type
+    response.content_type = CONTENT_TYPES[format]
     # The ETag follows every change, edits and deletions included; Last-Modified is the
     # newest post's or edit's time.
     response.set_etag(hashlib.sha256(body.encode()).hexdigest()[:32])
@@ -81,15 +146,43 @@ def feed_response(template, content_type):
     return response.make_conditional(request)
 
 
-@bp.route("/feed.atom")
+@bp.route(f"/feed.<{FORMAT}:format>")
 @cached_page()
-def atom():
-    """The newest posts as an Atom 1.0 feed."""
-    return feed_response("feeds/atom.xml", "application/atom+xml; charset=utf-8")
+def site(format):
+    """The newest posts as an Atom, RSS or JSON feed."""
+    feed = {
+        "title": "Flaskr",
+        "description": "The newest posts.",
+        "home": url_for("index", _external=True),
+    }
+    return feed_response(format, feed, INDEX_QUERY)
 
 
-@bp.route("/feed.rss")
+@bp.route(f"/tag/<name>/feed.<{FORMAT}:format>")
 @cached_page()
-def rss():
-    """The newest posts as an RSS 2.0 feed."""
-    return feed_response("feeds/rss.xml", "application/rss+xml; charset=utf-8")
+def tag(name, format):
+    """The newest posts with one tag (any case) as a feed."""
+    tag_id = find_tag(name)
+    if tag_id is None:
+        abort(404, f"No post is tagged '{normalize(name)}'.")
+    feed = {
+        "title": f"Flaskr: {normalize(name)}",
+        "description": f"The newest posts tagged '{normalize(name)}'.",
+        "home": url_for("blog.tag", name=normalize(name), _external=True),
+    }
+    return feed_response(format, feed, TAG_PAGE_QUERY, (tag_id,))
+
+
+@bp.route(f"/user/<username>/feed.<{FORMAT}:format>")
+@cached_page()
+def author(username, format):
+    """The newest posts of one author (name in any case) as a feed."""
+    user = find_user(username)
+    if user is None:
+        abort(404, f"There is no user {username}.")
+    feed = {
+        "title": f"Flaskr: {user['username']}",
+        "description": f"The newest posts by {user['username']}.",
+        "home": url_for("blog.author", username=user["username"], _external=True),
+    }
+    return feed_response(format, feed, AUTHOR_QUERY, (user["id"],))

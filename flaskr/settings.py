@@ -26,6 +26,11 @@ DEFAULTS = {
     # /healthz answers 503 when less room than this is left for the database to grow.
     "HEALTH_MIN_FREE_BYTES": 256 * 1024,
     "PROXY_FIX": 0,
+    # The site's public address (https://blog.example.org): every absolute URL uses it,
+    # and requests naming another host get 400. Empty: each request's own host is used.
+    "SITE_URL": "",
+    # What search results and link previews say about the site's list pages.
+    "SITE_DESCRIPTION": "A blog written by its members, in Markdown, with feeds for every tag.",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     # Failed logins within the window after which further attempts get 429.

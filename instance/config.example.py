@@ -56,6 +56,10 @@
 # Number of reverse proxies in front of Flaskr whose X-Forwarded-* headers to trust.
 # PROXY_FIX = 1
 
+# The site's public address: every absolute URL (feeds, sitemap) uses it, and requests
+# for any other host get "400 Bad Request". Set it in production.
+# SITE_URL = "https://blog.example.org"
+
 # Serve the session cookie only over https (set when Flaskr is behind TLS).
 # SESSION_COOKIE_SECURE = True
 

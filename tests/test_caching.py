@@ -84,7 +84,11 @@ def test_responses_with_their_own_caching_are_left_alone(app, client):
 def test_static_urls_carry_their_content_version(app, client):
     page = client.get("/").get_data(as_text=True)
     urls = re.findall(r'(?:href|src)="(/static/[^"]+)"', page)
-    assert {url.split("?")[0] for url in urls} == {"/static/style.css", "/static/app.js"}
+    assert {url.split("?")[0] for url in urls} == {
+        "/static/style.css",
+        "/static/app.js",
+        "/static/favicon.svg",
+    }
     versions = app.extensions["static_versions"]
     for url in urls:
         name = url.split("?")[0].removeprefix("/static/")

@@ -1,15 +1,17 @@
+import io
+import json
+import os
 from datetime import datetime, timedelta
 
 import feedparser
 import pytest
+from images import image_bytes
 from listing import add_posts
 
 from flaskr.db import get_db
 
-FEEDS = [
-    ("/feed.atom", "atom10", "application/atom+xml"),
-    ("/feed.rss", "rss20", "application/rss+xml"),
-]
+FORMATS = [("atom", "atom10", "application/atom+xml"), ("rss", "rss20", "application/rss+xml")]
+FEEDS = [(f"/feed.{extension}", version, type) for extension, version, type in FORMATS]
 
 
 def add_daily_posts(app, n):
@@ -164,3 +166,128 @@ def test_a_long_post_is_cut_between_words_with_a_link_to_the_rest(
     assert html.endswith(
         'word\u2026</p><p><a href="http://localhost/1/test-title">Continue reading</a></p>'
     )
+
+
+def json_feed(client, path):
+    """Return a JSON feed as parsed JSON, checked against JSON Feed 1.1's required fields."""
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.mimetype == "application/feed+json"
+    feed = json.loads(response.data)
+    assert feed["version"] == "https://jsonfeed.org/version/1.1"
+    assert isinstance(feed["title"], str)
+    for item in feed["items"]:
+        assert isinstance(item["id"], str)
+        assert isinstance(item["content_html"], str)
+        datetime.strptime(item["date_published"], "%Y-%m-%dT%H:%M:%SZ")
+    return feed
+
+
+def test_the_json_feed_carries_the_newest_posts(app, client, auth):
+    add_daily_posts(app, 25)
+    feed = json_feed(client, "/feed.json")
+    assert feed["home_page_url"] == "http://localhost/"
+    assert feed["feed_url"] == "http://localhost/feed.json"
+    assert len(feed["items"]) == 20
+    first = feed["items"][0]
+    assert first["title"] == "post 25"
+    assert first["id"] == "http://localhost/26"
+    assert first["url"] == "http://localhost/26/post-25"
+    assert first["content_html"] == "<p>body <em>25</em></p>\n"
+    assert first["date_published"] == "2019-01-25T10:00:00Z"
+    assert first["authors"] == [{"name": "other", "url": "http://localhost/user/other"}]
+
+
+def test_the_json_feed_escapes_nothing_it_should_not(client, auth):
+    auth.login()
+    client.post("/create", data={"title": 'A "quoted" </script>', "body": "<b>x</b>", "tags": "t"})
+    item = json_feed(client, "/feed.json")["items"][0]
+    assert item["title"] == 'A "quoted" </script>'
+    assert item["content_html"] == "<p>&lt;b&gt;x&lt;/b&gt;</p>\n"
+    assert item["tags"] == ["t"]
+
+
+@pytest.fixture
+def tagged(client, auth):
+    """Posts by "test" tagged owl (one with an image) and one by "other" tagged bat."""
+    auth.login()
+    image = (io.BytesIO(image_bytes()), "a.png")
+    client.post("/create", data={"title": "owl one", "body": "", "tags": "Owl"})
+    client.post("/create", data={"title": "owl two", "body": "", "tags": "owl", "image": image})
+    auth.logout()
+    auth.login("other", "other")
+    client.post("/create", data={"title": "bat", "body": "", "tags": "bat"})
+    auth.logout()
+
+
+@pytest.mark.parametrize(("extension", "version", "content_type"), FORMATS)
+def test_every_tag_and_author_has_its_feeds(client, tagged, extension, version, content_type):
+    _, feed = parse(client, f"/tag/OWL/feed.{extension}")
+    assert [e.title for e in feed.entries] == ["owl two", "owl one"]
+    assert feed.feed.title == "Flaskr: owl"
+    assert feed.feed.link == "http://localhost/tag/owl"
+    _, feed = parse(client, f"/user/Other/feed.{extension}")
+    assert [e.title for e in feed.entries] == ["bat"]
+    assert feed.feed.title == "Flaskr: other"
+    assert feed.feed.link == "http://localhost/user/other"
+    assert client.get(f"/tag/nothing/feed.{extension}").status_code == 404
+    assert client.get(f"/user/nobody/feed.{extension}").status_code == 404
+
+
+def test_json_feeds_of_a_tag_and_an_author(client, tagged):
+    feed = json_feed(client, "/tag/owl/feed.json")
+    assert [item["title"] for item in feed["items"]] == ["owl two", "owl one"]
+    assert feed["feed_url"] == "http://localhost/tag/owl/feed.json"
+    feed = json_feed(client, "/user/test/feed.json")
+    assert [item["title"] for item in feed["items"]] == ["owl two", "owl one", "test title"]
+    assert client.get("/user/nobody/feed.json").status_code == 404
+
+
+def test_tag_and_author_pages_announce_their_feeds(client, tagged):
+    tag_page = client.get("/tag/owl").data
+    author_page = client.get("/user/other").data
+    for extension in ("atom", "rss", "json"):
+        assert f'href="/tag/owl/feed.{extension}"'.encode() in tag_page
+        assert f'href="/user/other/feed.{extension}"'.encode() in author_page
+    assert b'href="/feed.json"' in client.get("/").data
+
+
+def stored_image_of(query, title):
+    (name,) = query("SELECT image FROM post WHERE title = ?", (title,))[0]
+    return name
+
+
+@pytest.mark.parametrize(("extension", "version", "content_type"), FORMATS)
+def test_entries_carry_their_image_as_an_enclosure(
+    app, client, tagged, query, extension, version, content_type
+):
+    name = stored_image_of(query, "owl two")
+    size = os.path.getsize(os.path.join(app.config["UPLOAD_FOLDER"], name))
+    _, feed = parse(client, f"/feed.{extension}")
+    with_image, without = feed.entries[1], feed.entries[2]
+    assert with_image.title == "owl two"
+    (enclosure,) = with_image.enclosures
+    assert enclosure.href == f"http://localhost/uploads/{name}"
+    assert int(enclosure.length) == size
+    assert enclosure.type == "image/png"
+    assert without.enclosures == []
+
+
+def test_json_feed_items_name_their_image(client, tagged, query):
+    name = stored_image_of(query, "owl two")
+    items = json_feed(client, "/feed.json")["items"]
+    assert items[1]["image"] == f"http://localhost/uploads/{name}"
+    assert "image" not in items[2]
+
+
+def test_an_image_missing_from_the_folder_leaves_the_entry_without_it(app, client, tagged, query):
+    os.remove(os.path.join(app.config["UPLOAD_FOLDER"], stored_image_of(query, "owl two")))
+    _, feed = parse(client, "/feed.atom")
+    assert feed.entries[1].title == "owl two"
+    assert feed.entries[1].enclosures == []
+
+
+@pytest.mark.parametrize("path", ["/tag/owl/feed.atom", "/user/test/feed.rss", "/feed.json"])
+def test_every_feed_answers_conditional_requests(client, tagged, path):
+    etag = client.get(path).headers["ETag"]
+    assert client.get(path, headers={"If-None-Match": etag}).status_code == 304

@@ -8,7 +8,7 @@ from listing import add_posts
 
 from flaskr.blog import AUTHOR_QUERY, INDEX_QUERY, NEWEST_QUERY, TAG_PAGE_QUERY
 from flaskr.db import get_db, transaction
-from flaskr.feeds import FEED_QUERY
+from flaskr.feeds import FEED_SIZE
 from flaskr.search import (
     CANDIDATES_QUERY,
     POSTS_BY_ID_QUERY,
@@ -22,7 +22,7 @@ from flaskr.tags import save_tags
 QUERIES = [
     # The index walks post_created backwards and stops after a page.
     ("index", INDEX_QUERY + " LIMIT ? OFFSET ?", (6, 0), {"SCAN p USING INDEX post_created"}),
-    ("feed", FEED_QUERY, (), {"SCAN p USING INDEX post_created"}),
+    ("feed", f"{INDEX_QUERY} LIMIT {FEED_SIZE}", (), {"SCAN p USING INDEX post_created"}),
     ("newest on error pages", NEWEST_QUERY, (5,), {"SCAN p USING INDEX post_created"}),
     ("author", AUTHOR_QUERY + " LIMIT ? OFFSET ?", (1, 6, 0), set()),
     ("tag", TAG_PAGE_QUERY + " LIMIT ? OFFSET ?", (1, 6, 0), set()),
