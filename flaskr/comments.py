@@ -1,9 +1,9 @@
 """Comments: writing and deleting comments on posts, and listing a post's comments."""
 
-from flask import Blueprint, abort, g, redirect, url_for
+from flask import Blueprint, abort, g, redirect
 
 from .auth import login_required
-from .blog import get_post
+from .blog import get_post, post_url
 from .db import get_db, transaction
 from .forms import COMMENT_MAX, FormError, text_field
 from .pagination import Page, page_number
@@ -77,12 +77,12 @@ def add(id):
     if not body.strip():
         abort(400, "Comment is required.")
     with transaction() as db:
-        get_post(id, check_author=False)
+        post = get_post(id, check_author=False)
         comment_id = db.execute(
             "INSERT INTO comment (post_id, author_id, body) VALUES (?, ?, ?)",
             (id, g.user["id"], body),
         ).lastrowid
-    return redirect(url_for("blog.detail", id=id, _anchor=f"comment-{comment_id}"))
+    return redirect(post_url(post, _anchor=f"comment-{comment_id}"))
 
 
 @bp.route("/comment/<int:id>/delete", methods=("POST",))
@@ -92,4 +92,4 @@ def delete(id):
     comment = get_comment(id)
     with transaction() as db:
         db.execute("DELETE FROM comment WHERE id = ?", (id,))
-    return redirect(url_for("blog.detail", id=comment["post_id"], _anchor="comments"))
+    return redirect(post_url(get_post(comment["post_id"], check_author=False), _anchor="comments"))

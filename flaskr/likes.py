@@ -1,9 +1,9 @@
 """Likes: one per user per post, toggled by the user."""
 
-from flask import Blueprint, g, redirect, url_for
+from flask import Blueprint, g, redirect
 
 from .auth import login_required
-from .blog import get_post
+from .blog import get_post, post_url
 from .db import get_db, transaction
 
 bp = Blueprint("likes", __name__)
@@ -27,10 +27,10 @@ def liked(post_id):
 def toggle(id):
     """Like the post, or take the like back if the user already likes it."""
     with transaction() as db:
-        get_post(id, check_author=False)
+        post = get_post(id, check_author=False)
         removed = db.execute(
             "DELETE FROM post_like WHERE post_id = ? AND user_id = ?", (id, g.user["id"])
         ).rowcount
         if not removed:
             db.execute("INSERT INTO post_like (post_id, user_id) VALUES (?, ?)", (id, g.user["id"]))
-    return redirect(url_for("blog.detail", id=id, _anchor="likes"))
+    return redirect(post_url(post, _anchor="likes"))

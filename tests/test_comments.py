@@ -20,7 +20,7 @@ def test_comment_shows_escaped_with_author_and_date(client, auth):
     auth.login("other", "other")
     response = comment(client, "<script>alert('hi')</script> nice post")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/1#comment-1"
+    assert response.headers["Location"] == "/1/test-title#comment-1"
 
     page = client.get("/1/test-title").data.decode()
     assert "&lt;script&gt;alert(&#39;hi&#39;)&lt;/script&gt; nice post" in page
@@ -109,7 +109,7 @@ def test_comment_deletion_rights(app, client, auth, comment_ids):
     auth.login("test", "test")  # the post's author
     assert b"Delete comment" in client.get("/1/test-title").data
     response = client.post("/comment/1/delete")
-    assert response.headers["Location"] == "/1#comments"
+    assert response.headers["Location"] == "/1/test-title#comments"
     assert comment_ids() == []
 
 
@@ -198,7 +198,7 @@ def test_a_new_comment_lands_on_the_first_page_at_its_anchor(app, client, auth):
     add_comments(app, 120)
     auth.login()
     response = comment(client, "the newest word")
-    assert response.headers["Location"] == "/1#comment-121"
+    assert response.headers["Location"] == "/1/test-title#comment-121"
     page = client.get("/1/test-title").data
     assert b'id="comment-121"' in page
     assert shown_comments(page)[-1] == 121

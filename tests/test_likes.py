@@ -8,7 +8,7 @@ def like(client, post=1):
 def test_like_toggles(client, auth, count):
     auth.login()
     response = like(client)
-    assert response.headers["Location"] == "/1#likes"
+    assert response.headers["Location"] == "/1/test-title#likes"
     assert count("post_like") == 1
     page = client.get("/1/test-title").data
     assert b"1 like" in page and b'aria-pressed="true"' in page
