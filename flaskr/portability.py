@@ -20,8 +20,8 @@ from .uploads import FORMATS, delete_image, reencode, save_image, upload_folder
 
 FORMAT = "flaskr-site"
 FORMAT_VERSION = 1
-# A post's state; drafts and scheduled posts join this list once posts can have them.
-STATES = ("published",)
+# A post's state: a scheduled post is published at its created time, still to come.
+STATES = ("published", "draft", "scheduled")
 # The name a comment by someone without an account was written under (imported comments).
 AUTHOR_NAME_MAX = 100
 # What an import reads at most, so that a crafted archive (a zip bomb) is refused before
@@ -56,8 +56,9 @@ TABLES = {
 EXPORT_QUERIES = {
     "users": "SELECT id, username, password FROM user ORDER BY id",
     "tags": "SELECT id, name FROM tag ORDER BY id",
-    "posts": "SELECT id, author_id, title, body, 'published' AS state, created, updated, image"
-    " FROM post ORDER BY id",
+    "posts": "SELECT id, author_id, title, body,"
+    " CASE WHEN draft THEN 'draft' WHEN created > datetime('now') THEN 'scheduled'"
+    " ELSE 'published' END AS state, created, updated, image FROM post ORDER BY id",
     "post_tags": "SELECT post_id, tag_id FROM post_tag ORDER BY post_id, tag_id",
     "comments": "SELECT id, post_id, author_id, author_name, created, body"
     " FROM comment ORDER BY id",
@@ -67,9 +68,9 @@ EXPORT_QUERIES = {
 IMPORT_STATEMENTS = {
     "users": "INSERT INTO user (id, username, password) VALUES (?, ?, ?)",
     "tags": "INSERT INTO tag (id, name) VALUES (?, ?)",
-    # The state is checked but not stored: every post is published for now.
-    "posts": "INSERT INTO post (id, author_id, title, body, created, updated, image)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+    # A draft is stored as one; a scheduled post is a published one whose time is to come.
+    "posts": "INSERT INTO post (id, author_id, title, body, draft, created, updated, image)"
+    " VALUES (?, ?, ?, ?, ? = 'draft', ?, ?, ?)",
     "post_tags": "INSERT INTO post_tag (post_id, tag_id, created)"
     " SELECT ?1, ?2, created FROM post WHERE id = ?1",
     "comments": "INSERT INTO comment (id, post_id, author_id, author_name, created, body)"
@@ -441,7 +442,7 @@ def import_site(path):
                         post["image"] = store_image(archive, post["image"])
                         saved.append(post["image"])
                 for table, statement in IMPORT_STATEMENTS.items():
-                    columns = [c for c in TABLES[table] if c != "state"]
+                    columns = TABLES[table]
                     db.executemany(statement, ([row[c] for c in columns] for row in site[table]))
         except BaseException:
             for name in saved:

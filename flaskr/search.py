@@ -4,7 +4,7 @@ import re
 
 from flask import Blueprint, abort, current_app, render_template, request
 
-from .blog import POST_QUERY
+from .blog import POST_QUERY, PUBLISHED
 from .caching import cached_page
 from .db import get_db
 from .pagination import Page, page_number
@@ -39,6 +39,9 @@ RANK_QUERY = (
     "SELECT rowid, bm25(post_fts) FROM post_fts"
     " WHERE post_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?"
 )
+
+# Which matches readers may see (drafts and scheduled posts are in the full-text index).
+PUBLISHED_IDS_QUERY = "SELECT p.id FROM post p WHERE p.id IN ({}) AND " + PUBLISHED
 
 # One page of results, each post found by its id.
 POSTS_BY_ID_QUERY = POST_QUERY + " WHERE p.id IN ({})"
@@ -80,6 +83,10 @@ def ranked_matches(db, terms):
     ids = [
         row[0] for row in db.execute(CANDIDATES_QUERY, (match_expression(terms), MAX_RANKED + 1))
     ]
+    published = {
+        row[0] for row in db.execute(PUBLISHED_IDS_QUERY.format(", ".join("?" * len(ids))), ids)
+    }
+    ids = [post_id for post_id in ids if post_id in published]
     more = len(ids) > MAX_RANKED
     ids = ids[:MAX_RANKED]
     ranking = ranking_terms(db, terms) if ids else []

@@ -359,7 +359,10 @@ USER = minimal_site()["users"][0]
             minimal_site(posts=post_with(body="a\x00b")),
             "posts[0].body must not contain NUL characters",
         ),
-        (minimal_site(posts=post_with(state="draft")), "posts[0].state must be one of published"),
+        (
+            minimal_site(posts=post_with(state="hidden")),
+            "posts[0].state must be one of published, draft, scheduled",
+        ),
         (
             minimal_site(posts=post_with(created="yesterday")),
             "posts[0].created must be a time like",
