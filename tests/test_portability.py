@@ -13,7 +13,7 @@ from markup import live_markup
 from werkzeug.security import generate_password_hash
 
 from flaskr import portability
-from flaskr.db import connect, get_db, init_db, migrations, split_statements
+from flaskr.db import connect, get_db, init_db, migrations, split_statements, transaction
 
 
 def fill_site(app, client, auth):
@@ -610,3 +610,22 @@ def test_a_guest_comment_can_be_deleted_by_the_post_author(empty_app, tmp_path):
     client.post("/auth/login", data={"username": "ann", "password": "long enough"})
     assert client.post("/comment/1/delete").status_code == 302
     assert b"Jane" not in client.get("/1", follow_redirects=True).data
+
+
+def test_drafts_and_scheduled_posts_keep_their_state(app, empty_app, tmp_path, query):
+    with app.app_context(), transaction() as db:
+        db.execute("INSERT INTO post (title, body, author_id, draft) VALUES ('draft', '', 1, 1)")
+        db.execute(
+            "INSERT INTO post (title, body, author_id, created)"
+            " VALUES ('later', '', 1, '2999-01-01 00:00:00')"
+        )
+    path = tmp_path / "site.zip"
+    assert run(app, "export", str(path))[0] == 0
+    posts = json.loads(read_zip(path)["site.json"])["posts"]
+    assert [p["state"] for p in posts] == ["published", "draft", "scheduled"]
+    assert run(empty_app, "import", str(path))[0] == 0
+    with empty_app.app_context():
+        rows = get_db().execute("SELECT title, draft FROM post ORDER BY id").fetchall()
+    assert [tuple(row) for row in rows] == [("test title", 0), ("draft", 1), ("later", 0)]
+    index = empty_app.test_client().get("/").data
+    assert b"test title" in index and b"draft" not in index and b"later" not in index
