@@ -22,7 +22,7 @@ from werkzeug.routing import BaseConverter
 from .auth import find_user, login_required
 from .caching import cached_page
 from .db import get_db, transaction
-from .forms import BODY_MAX, TITLE_MAX, FormError, text_field
+from .forms import BODY_MAX, IMAGE_ALT_MAX, TITLE_MAX, FormError, text_field
 from .pagination import paginate
 from .tags import TAGGED_NEWEST_FIRST, find_tag, normalize, parse_tags, save_tags, with_tags
 from .uploads import delete_image, image_size, read_image, stored_image
@@ -129,22 +129,39 @@ def stored_image_size(folder, name):
 
 
 def read_post_form():
-    """Return (title, body, image, error) from the submitted create or update form.
+    """Return (fields, errors) from the submitted create or update form.
 
-    image is a new upload as (bytes, extension), or None when none was sent.
+    fields has the title, body, image description, tags (a list), publish_at (stored
+    form, or None) and image (a new upload as (bytes, extension), or None); errors maps
+    each field that cannot be used to its message (the first to show is the first in
+    the form).
     """
-    try:
-        title = text_field("title", "Title", TITLE_MAX, "Title is required.")
-        body = text_field("body", "Body", BODY_MAX)
-        image = read_image(request.files.get("image"))
-    except FormError as e:
-        return None, None, None, str(e)
-    return title, body, image, None
+    fields, errors = {}, {}
+
+    def read(name, reader):
+        try:
+            fields[name] = reader()
+        except FormError as e:
+            fields[name] = None
+            errors[name] = str(e)
+
+    read("title", read_title)
+    read("body", lambda: text_field("body", "Body", BODY_MAX))
+    fields["tags"], tags_error = parse_tags(request.form.get("tags", ""))
+    if tags_error is not None:
+        errors["tags"] = tags_error
+    read("image", lambda: read_image(request.files.get("image")))
+    read("image_alt", lambda: text_field("image_alt", "Image description", IMAGE_ALT_MAX))
+    read("publish_at", read_publish_at)
+    return fields, errors
 
 
-def read_tags_form():
-    """Return (tag names, error) from the submitted create or update form."""
-    return parse_tags(request.form.get("tags", ""))
+def read_title():
+    """Return the submitted title; one of only spaces is as missing as an empty one."""
+    title = text_field("title", "Title", TITLE_MAX, "Title is required.")
+    if not title.strip():
+        raise FormError("Title is required.")
+    return title
 
 
 def render_post_list(template, query, params=(), **context):
@@ -259,22 +276,48 @@ def publish_at_value(post):
     )
 
 
+def preview_post(post, title, body, tags, publish_at):
+    """Return the post as the form would save it, for the preview: nothing is stored."""
+    if publish_at is not None:
+        created = datetime.fromisoformat(publish_at)
+    elif post is not None and post["public"]:
+        created = post["created"]
+    else:
+        created = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    image = None if post is None or request.form.get("remove_image") else post["image"]
+    return {
+        # A new post has no id yet; its link in the preview leads nowhere real.
+        "id": post["id"] if post else 0,
+        "title": title,
+        "body": body,
+        "created": created,
+        "updated": None,
+        # No Edit link: the preview shows what readers see.
+        "author_id": None,
+        "image": image,
+        "image_alt": request.form.get("image_alt", ""),
+        "username": g.user["username"],
+        "likes": post["likes"] if post else 0,
+        "comments": post["comments"] if post else 0,
+        "tags": tags,
+    }
+
+
 def save_post(post=None):
     """Handle the create (post None) or update form's POST; return the response."""
     action = read_action()
-    title, body, image, error = read_post_form()
-    tags, tags_error = read_tags_form()
-    error = error or tags_error
-    publish_at = None
-    if error is None:
-        try:
-            publish_at = read_publish_at()
-        except FormError as e:
-            error = str(e)
+    fields, errors = read_post_form()
     template = "blog/update.html" if post else "blog/create.html"
-    if error is not None:
-        flash(error)
-        return render_template(template, post=post), 400
+    if errors:
+        for message in errors.values():
+            flash(message)
+        return render_template(template, post=post, errors=errors), 400
+    title, body, tags, image, publish_at = (
+        fields[name] for name in ("title", "body", "tags", "image", "publish_at")
+    )
+    if action == "preview":
+        preview = preview_post(post, title, body, tags, publish_at)
+        return render_template(template, post=post, preview=preview)
     draft = 1 if action == "draft" else 0
     if publish_at is not None and not draft:
         created = publish_at
@@ -285,9 +328,9 @@ def save_post(post=None):
     with stored_image(image) as new_image, transaction() as db:
         if post is None:
             cursor = db.execute(
-                "INSERT INTO post (title, body, author_id, image, draft, created)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (title, body, g.user["id"], new_image, draft, created),
+                "INSERT INTO post (title, body, author_id, image, image_alt, draft, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (title, body, g.user["id"], new_image, fields["image_alt"], draft, created),
             )
             id = cursor.lastrowid
             old_image = image_name = new_image
@@ -300,10 +343,10 @@ def save_post(post=None):
             image_name = new_image or kept
             old_image = current["image"]
             db.execute(
-                "UPDATE post SET title = ?, body = ?, image = ?, draft = ?,"
+                "UPDATE post SET title = ?, body = ?, image = ?, image_alt = ?, draft = ?,"
                 " created = COALESCE(?, created), updated = CURRENT_TIMESTAMP"
                 " WHERE id = ?",
-                (title, body, image_name, draft, created, id),
+                (title, body, image_name, fields["image_alt"], draft, created, id),
             )
         save_tags(db, id, tags)
         saved = get_post(id)

@@ -396,12 +396,14 @@ def test_post_images_have_their_size(client, auth):
             "title": "t",
             "body": "b",
             "image": (io.BytesIO(image_bytes(size=(40, 30))), "a.png"),
+            "image_alt": "A <red> square",
         },
     )
     for path in ("/", "/1/t"):
+        # The writer's description is its alt text.
         assert re.search(
             r"<img class=\"[\w-]+\" src=\"/uploads/\w+\.png\"\s+"
-            r"alt=\"Image for t\" width=\"40\" height=\"30\"",
+            r"alt=\"A &lt;red&gt; square\" width=\"40\" height=\"30\"",
             client.get(path).data.decode(),
         )
 
@@ -417,7 +419,8 @@ def test_an_image_whose_file_is_gone_is_shown_without_a_size(app, client, auth):
     os.remove(os.path.join(app.config["UPLOAD_FOLDER"], name))
     page = client.get("/").data.decode()
     assert f'src="/uploads/{name}"' in page
-    assert re.search(rf'src="/uploads/{name}"\s+alt="Image for t" loading="lazy">', page)
+    # Without a description the image is decorative.
+    assert re.search(rf'src="/uploads/{name}"\s+alt="" loading="lazy">', page)
 
 
 @pytest.mark.parametrize(
@@ -598,3 +601,62 @@ def test_a_time_with_its_own_offset_is_taken_as_given(client, auth, query):
     client.post("/create", data={"title": "t", "body": "", "publish_at": "2020-06-01T12:00+02:00"})
     assert query("SELECT created FROM post WHERE id = 2")[0][0] == datetime(2020, 6, 1, 10, 0)
     assert b"t</a>" in client.get("/").data
+
+
+def test_preview_shows_the_post_as_readers_will_and_saves_nothing(client, auth, snapshot):
+    auth.login()
+    before = snapshot()
+    data = {
+        "title": "seen first",
+        "body": "some **bold** words",
+        "tags": "Desk, Owls",
+        "image_alt": "an owl",
+        "publish_at": "2999-01-01T09:30",
+        "action": "preview",
+    }
+    response = client.post("/create", data=data)
+    assert response.status_code == 200
+    page = response.data.decode()
+    assert snapshot() == before
+    preview, form = page.split('<form method="post" class="form"', 1)
+    # The same rendering as the post's own page, with its date and tags.
+    assert '<article class="post post-detail">' in preview
+    assert "<h1>seen first</h1>" in preview and "<strong>bold</strong>" in preview
+    assert "by test on 2999-01-01" in preview and 'href="/tag/owls"' in preview
+    assert 'href="/1/update"' not in preview
+    # Everything typed is still in the form.
+    for value in ("seen first", "Desk, Owls", "an owl", "2999-01-01T09:30"):
+        assert f'value="{value}"' in form
+    assert "some **bold** words</textarea>" in form
+    # An existing post's preview keeps its id and date, and changes nothing.
+    response = client.post("/1/update", data={**data, "publish_at": "", "title": "retitled"})
+    assert "by test on 2018-01-01" in response.data.decode()
+    # Without a time, a new post would be published today.
+    response = client.post("/create", data={**data, "publish_at": ""})
+    assert f"by test on {datetime.now(UTC):%Y-%m-%d}" in response.data.decode()
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("path", ("/create", "/1/update"))
+def test_errors_are_shown_beside_their_fields(client, auth, path, count):
+    auth.login()
+    data = {"title": " \t ", "body": "", "tags": "ok, -bad", "publish_at": "soon"}
+    response = client.post(path, data=data)
+    assert response.status_code == 400
+    page = response.data.decode()
+    # A title of spaces is as missing as an empty one; the tutorial's words are kept.
+    assert '<p id="title-error" class="field-error">Title is required.</p>' in page
+    assert re.search(
+        r'id="title" [^>]*required aria-invalid="true" autofocus'
+        r' aria-describedby="title-error"',
+        page,
+    )
+    assert 'aria-invalid="true" aria-describedby="tags-help tags-error"' in page
+    assert (
+        'aria-describedby="publish-at-help publish_at-error"' in page
+        and "Publish at must be a date and time" in page
+    )
+    # Only the first invalid field takes the focus.
+    assert page.count("autofocus") == 1
+    assert 'id="body" rows="12" aria-describedby="body-help">' in page
+    assert count("post") == 1

@@ -8,3 +8,25 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   }
 });
+
+// Forms marked data-unsaved ask before the page is left with changes not yet sent
+// (a post being written); sending the form itself is not leaving it.
+document.querySelectorAll("form[data-unsaved]").forEach((form) => {
+  // After a preview or an error, what the form holds was never saved.
+  let changed = form.dataset.unsaved === "changed";
+  form.addEventListener("input", () => {
+    changed = true;
+  });
+  form.addEventListener("change", () => {
+    changed = true;
+  });
+  form.addEventListener("submit", () => {
+    changed = false;
+  });
+  window.addEventListener("beforeunload", (event) => {
+    if (changed) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+});
