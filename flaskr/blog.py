@@ -25,7 +25,16 @@ from .db import get_db, transaction
 from .forms import BODY_MAX, IMAGE_ALT_MAX, TITLE_MAX, FormError, text_field
 from .pagination import paginate
 from .tags import TAGGED_NEWEST_FIRST, find_tag, normalize, parse_tags, save_tags, with_tags
-from .uploads import delete_image, image_size, read_image, stored_image
+from .uploads import (
+    delete_image,
+    drop_pending,
+    image_size,
+    keep_pending,
+    pending_image,
+    read_image,
+    read_pending,
+    stored_image,
+)
 
 bp = Blueprint("blog", __name__)
 
@@ -276,7 +285,7 @@ def publish_at_value(post):
     )
 
 
-def preview_post(post, title, body, tags, publish_at):
+def preview_post(post, title, body, tags, publish_at, pending):
     """Return the post as the form would save it, for the preview: nothing is stored."""
     if publish_at is not None:
         created = datetime.fromisoformat(publish_at)
@@ -285,6 +294,9 @@ def preview_post(post, title, body, tags, publish_at):
     else:
         created = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     image = None if post is None or request.form.get("remove_image") else post["image"]
+    image_url = url_for("uploads.uploaded", name=image) if image else None
+    if pending is not None:
+        image, image_url = pending, url_for("uploads.pending", name=pending)
     return {
         # A new post has no id yet; its link in the preview leads nowhere real.
         "id": post["id"] if post else 0,
@@ -295,6 +307,7 @@ def preview_post(post, title, body, tags, publish_at):
         # No Edit link: the preview shows what readers see.
         "author_id": None,
         "image": image,
+        "image_url": image_url,
         "image_alt": request.form.get("image_alt", ""),
         "username": g.user["username"],
         "likes": post["likes"] if post else 0,
@@ -308,16 +321,25 @@ def save_post(post=None):
     action = read_action()
     fields, errors = read_post_form()
     template = "blog/update.html" if post else "blog/create.html"
+    form = post["id"] if post else 0
+    # An image chosen before (then an error or a preview) stays chosen, unless dropped.
+    if request.form.get("remove_image"):
+        drop_pending()
+    if fields["image"] is not None and (errors or action == "preview"):
+        keep_pending(fields["image"], form)
+    pending = pending_image(form)
     if errors:
         for message in errors.values():
             flash(message)
-        return render_template(template, post=post, errors=errors), 400
+        return render_template(template, post=post, errors=errors, pending=pending), 400
     title, body, tags, image, publish_at = (
         fields[name] for name in ("title", "body", "tags", "image", "publish_at")
     )
     if action == "preview":
-        preview = preview_post(post, title, body, tags, publish_at)
-        return render_template(template, post=post, preview=preview)
+        preview = preview_post(post, title, body, tags, publish_at, pending)
+        return render_template(template, post=post, preview=preview, pending=pending)
+    if image is None and pending is not None:
+        image = read_pending(pending)
     draft = 1 if action == "draft" else 0
     if publish_at is not None and not draft:
         created = publish_at
@@ -353,6 +375,7 @@ def save_post(post=None):
     # Only once the post no longer names it, as read inside the transaction.
     if old_image != image_name:
         delete_image(old_image)
+    drop_pending()
     if action is None:
         return redirect(url_for("blog.index"))
     if draft:
