@@ -12,8 +12,7 @@ document.addEventListener("submit", (event) => {
 // Forms marked data-unsaved ask before the page is left with changes not yet sent
 // (a post being written); sending the form itself is not leaving it.
 document.querySelectorAll("form[data-unsaved]").forEach((form) => {
-  // After a preview or an error, what the form holds was never saved.
-  let changed = form.dataset.unsaved === "changed";
+  let changed = false;
   form.addEventListener("input", () => {
     changed = true;
   });

@@ -26,6 +26,7 @@ PAGES = {
     "author": ("/user/{username}", True),
     "update": ("/{post_id}/update", True),
     "create": ("/create", True),
+    "drafts": ("/drafts", True),
     "login": ("/auth/login", False),
     "register": ("/auth/register", False),
     # Typed or followed from elsewhere, /auth/logout asks before logging out.
@@ -231,7 +232,7 @@ def test_focus_is_visible(new_page, flows, scheme):
         page.get_by_role("link", name="Skip to content"),
         page.get_by_role("button", name="Log Out"),
         page.get_by_label("Title"),
-        page.get_by_role("button", name="Save"),
+        page.get_by_role("button", name="Update", exact=True),
         page.get_by_role("button", name="Delete"),
     ):
         tab_to(page, target)
