@@ -190,9 +190,11 @@ class Flows:
         if image:
             page.get_by_label("Image", exact=True).set_input_files(image)
         page.get_by_role("button", name="Publish", exact=True).click()
-        # The writer lands on the post's own page.
+        # The writer lands on the post's own page; callers go on from the index.
         page.wait_for_url(re.compile(r"/\d+/[^/]+$"))
-        return int(page.url.rsplit("/", 2)[1])
+        post_id = int(page.url.rsplit("/", 2)[1])
+        page.goto("/")
+        return post_id
 
     def post_id(self, page, title):
         """The id of the post with this title on the current list page, from its Edit link."""

@@ -273,8 +273,10 @@ def test_the_whole_flow_works_by_keyboard(page, flows, server):
     keyboard.press("Tab")
     keyboard.press("Enter")
 
-    expect(page).to_have_url(re.compile(r"/$"))
-    expect(page.locator("article.post").first).to_contain_text(title)
+    # Enter in a field submits with the form's first button, Publish: on to the post.
+    expect(page).to_have_url(re.compile(r"/\d+/[^/]+$"))
+    expect(page.get_by_role("alert")).to_have_text("Published.")
+    expect(page.locator("article.post-detail h1")).to_have_text(title)
     assert server.count_posts(title) == 1
 
     # The skip link takes the keyboard past the navigation, to the page's content.

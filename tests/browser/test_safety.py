@@ -84,7 +84,7 @@ def test_hostile_titles_and_bodies_never_run_script(new_page, flows):
     for payload in HOSTILE:
         title = f"{marker} {payload}"
         ids[payload] = flows.create_post(page, title, f"{payload}\n{payload}", tags=marker)
-        # Saving leads to the index, the new post first.
+        # The index shows the new post first.
         card = page.locator("article.post").first
         expect(card.locator("h2")).to_have_text(title)
         expect(card.locator(".body")).to_have_text(f"{payload}\n{payload}")
