@@ -14,7 +14,15 @@ from PIL import Image, UnidentifiedImageError
 
 from .auth import USERNAME_PATTERN
 from .db import get_db, init_db, latest_version, schema_version, transaction
-from .forms import BODY_MAX, COMMENT_MAX, PASSWORD_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX
+from .forms import (
+    BODY_MAX,
+    COMMENT_MAX,
+    IMAGE_ALT_MAX,
+    PASSWORD_MAX,
+    TAG_MAX,
+    TAGS_MAX,
+    TITLE_MAX,
+)
 from .tags import TAG_PATTERN, normalize
 from .uploads import FORMATS, delete_image, reencode, save_image, upload_folder
 
@@ -47,7 +55,17 @@ IMAGE_EXTENSIONS = "|".join(extension for extension, _ in FORMATS.values())
 TABLES = {
     "users": ("id", "username", "password"),
     "tags": ("id", "name"),
-    "posts": ("id", "author_id", "title", "body", "state", "created", "updated", "image"),
+    "posts": (
+        "id",
+        "author_id",
+        "title",
+        "body",
+        "state",
+        "created",
+        "updated",
+        "image",
+        "image_alt",
+    ),
     "post_tags": ("post_id", "tag_id"),
     "comments": ("id", "post_id", "author_id", "author_name", "created", "body"),
     "likes": ("post_id", "user_id", "created"),
@@ -58,19 +76,21 @@ EXPORT_QUERIES = {
     "tags": "SELECT id, name FROM tag ORDER BY id",
     "posts": "SELECT id, author_id, title, body,"
     " CASE WHEN draft THEN 'draft' WHEN created > datetime('now') THEN 'scheduled'"
-    " ELSE 'published' END AS state, created, updated, image FROM post ORDER BY id",
+    " ELSE 'published' END AS state, created, updated, image, image_alt FROM post ORDER BY id",
     "post_tags": "SELECT post_id, tag_id FROM post_tag ORDER BY post_id, tag_id",
     "comments": "SELECT id, post_id, author_id, author_name, created, body"
     " FROM comment ORDER BY id",
     "likes": "SELECT post_id, user_id, created FROM post_like ORDER BY post_id, user_id",
     "imported": "SELECT source, kind, key, row_id FROM imported ORDER BY source, kind, key",
 }
+# Fields added since the format's first version, with the value a file without them means.
+LATER_FIELDS = {"posts": {"image_alt": ""}}
 IMPORT_STATEMENTS = {
     "users": "INSERT INTO user (id, username, password) VALUES (?, ?, ?)",
     "tags": "INSERT INTO tag (id, name) VALUES (?, ?)",
     # A draft is stored as one; a scheduled post is a published one whose time is to come.
-    "posts": "INSERT INTO post (id, author_id, title, body, draft, created, updated, image)"
-    " VALUES (?, ?, ?, ?, ? = 'draft', ?, ?, ?)",
+    "posts": "INSERT INTO post (id, author_id, title, body, draft, created, updated, image,"
+    " image_alt) VALUES (?, ?, ?, ?, ? = 'draft', ?, ?, ?, ?)",
     "post_tags": "INSERT INTO post_tag (post_id, tag_id, created)"
     " SELECT ?1, ?2, created FROM post WHERE id = ?1",
     "comments": "INSERT INTO comment (id, post_id, author_id, author_name, created, body)"
@@ -303,6 +323,10 @@ class Checker:
             refuse(f"site.json has no list of {table}")
         for number, row in enumerate(rows):
             where = f"{table}[{number}]"
+            if isinstance(row, dict):
+                # Fields newer than the format's first version: older files lack them.
+                for name, default in LATER_FIELDS.get(table, {}).items():
+                    row.setdefault(name, default)
             if not isinstance(row, dict) or set(row) != set(TABLES[table]):
                 refuse(f"{where} must have exactly the fields {', '.join(TABLES[table])}")
             yield where, row
@@ -349,6 +373,7 @@ class Checker:
         self.reference(row, "author_id", self.users, where)
         self.text(row, "title", where, TITLE_MAX)
         self.text(row, "body", where, BODY_MAX, required=False)
+        self.text(row, "image_alt", where, IMAGE_ALT_MAX, required=False)
         if row["state"] not in STATES:
             refuse(f"{where}.state must be one of {', '.join(STATES)}")
         self.time(row, "created", where)

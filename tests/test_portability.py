@@ -348,6 +348,10 @@ USER = minimal_site()["users"][0]
         (minimal_site(posts=post_with(title="")), "posts[0].title must not be empty"),
         (minimal_site(posts=post_with(title=7)), "posts[0].title must be text"),
         (
+            minimal_site(posts=post_with(image_alt="x" * 1001)),
+            "posts[0].image_alt must be at most 1000 characters",
+        ),
+        (
             minimal_site(posts=post_with(title="t" * 201)),
             "posts[0].title must be at most 200 characters",
         ),
@@ -614,7 +618,10 @@ def test_a_guest_comment_can_be_deleted_by_the_post_author(empty_app, tmp_path):
 
 def test_drafts_and_scheduled_posts_keep_their_state(app, empty_app, tmp_path, query):
     with app.app_context(), transaction() as db:
-        db.execute("INSERT INTO post (title, body, author_id, draft) VALUES ('draft', '', 1, 1)")
+        db.execute(
+            "INSERT INTO post (title, body, author_id, draft, image_alt)"
+            " VALUES ('draft', '', 1, 1, 'an owl')"
+        )
         db.execute(
             "INSERT INTO post (title, body, author_id, created)"
             " VALUES ('later', '', 1, '2999-01-01 00:00:00')"
@@ -625,7 +632,11 @@ def test_drafts_and_scheduled_posts_keep_their_state(app, empty_app, tmp_path, q
     assert [p["state"] for p in posts] == ["published", "draft", "scheduled"]
     assert run(empty_app, "import", str(path))[0] == 0
     with empty_app.app_context():
-        rows = get_db().execute("SELECT title, draft FROM post ORDER BY id").fetchall()
-    assert [tuple(row) for row in rows] == [("test title", 0), ("draft", 1), ("later", 0)]
+        rows = get_db().execute("SELECT title, draft, image_alt FROM post ORDER BY id").fetchall()
+    assert [tuple(row) for row in rows] == [
+        ("test title", 0, ""),
+        ("draft", 1, "an owl"),
+        ("later", 0, ""),
+    ]
     index = empty_app.test_client().get("/").data
     assert b"test title" in index and b"draft" not in index and b"later" not in index
