@@ -347,6 +347,7 @@ USER = minimal_site()["users"][0]
         (minimal_site(posts=post_with(author_id=9)), "posts[0].author_id names no row (9)"),
         (minimal_site(posts=post_with(title="")), "posts[0].title must not be empty"),
         (minimal_site(posts=post_with(title=7)), "posts[0].title must be text"),
+        (minimal_site(posts=[7]), "posts[0] must have exactly the fields id, author_id, title"),
         (
             minimal_site(posts=post_with(image_alt="x" * 1001)),
             "posts[0].image_alt must be at most 1000 characters",
