@@ -349,7 +349,7 @@ MUTANTS = [
     Mutant(
         "search finds drafts",
         "flaskr/search.py",
-        "    ids = [post_id for post_id in ids if post_id in published]\n",
+        "        ids = [post_id for post_id in ids if post_id not in hidden]\n",
         "",
         ("tests/test_blog.py", "-k", "draft or unpublish"),
     ),

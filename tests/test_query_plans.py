@@ -12,11 +12,12 @@ from flaskr.db import get_db, transaction
 from flaskr.feeds import FEED_SIZE
 from flaskr.search import (
     CANDIDATES_QUERY,
+    DRAFT_IDS_QUERY,
     POSTS_BY_ID_QUERY,
-    PUBLISHED_IDS_QUERY,
     RANK_QUERY,
     SAMPLE_COUNT_QUERY,
     SAMPLE_QUERY,
+    SCHEDULED_IDS_QUERY,
 )
 from flaskr.tags import save_tags
 
@@ -51,13 +52,20 @@ QUERIES = [
         set(),
         "SEARCH p USING INTEGER PRIMARY KEY (rowid=?)",
     ),
-    # Which search matches are published: each found by id.
+    # Which search matches are hidden: the drafts in their id range, the scheduled posts.
     (
-        "published matches",
-        PUBLISHED_IDS_QUERY.format("?, ?"),
+        "drafts among the matches",
+        DRAFT_IDS_QUERY,
         (1, 2),
         set(),
-        "SEARCH p USING INTEGER PRIMARY KEY (rowid=?)",
+        "SEARCH post USING INDEX post_drafts (id>? AND id<?)",
+    ),
+    (
+        "scheduled posts",
+        SCHEDULED_IDS_QUERY,
+        (),
+        set(),
+        "SEARCH post USING INDEX post_published (created>?)",
     ),
     # The page cache's next publication: the first scheduled post in the partial index.
     (
