@@ -112,6 +112,22 @@ def stored_image_size(folder, name):
     return image_size(name)
 
 
+def get_author(username):
+    """Return the user with this name (any case); aborts with 404 if there is none."""
+    user = find_user(username)
+    if user is None:
+        abort(404, f"There is no user {username}.")
+    return user
+
+
+def get_tag_id(name):
+    """Return the id of the tag with this name (any case); aborts with 404 if no post has it."""
+    tag_id = find_tag(name)
+    if tag_id is None:
+        abort(404, f"No post is tagged '{normalize(name)}'.")
+    return tag_id
+
+
 def read_post_form():
     """Return (title, body, image, error) from the submitted create or update form.
 
@@ -170,9 +186,7 @@ def write_comment(id):
 @cached_page(args=("page",))
 def author(username):
     """Show one author's posts (name in any case), newest first, a page at a time."""
-    user = find_user(username)
-    if user is None:
-        abort(404, f"There is no user {username}.")
+    user = get_author(username)
     return render_post_list("blog/author.html", AUTHOR_QUERY, (user["id"],), author=user)
 
 
@@ -180,9 +194,7 @@ def author(username):
 @cached_page(args=("page",))
 def tag(name):
     """Show the posts with this tag (any case), newest first, a page at a time."""
-    tag_id = find_tag(name)
-    if tag_id is None:
-        abort(404, f"No post is tagged '{normalize(name)}'.")
+    tag_id = get_tag_id(name)
     return render_post_list("blog/tag.html", TAG_PAGE_QUERY, (tag_id,), name=normalize(name))
 
 

@@ -11,15 +11,14 @@ import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
-from flask import Blueprint, abort, make_response, render_template, request, url_for
+from flask import Blueprint, make_response, render_template, request, url_for
 from markupsafe import Markup
 
-from .auth import find_user
-from .blog import AUTHOR_QUERY, INDEX_QUERY, TAG_PAGE_QUERY, post_url
+from .blog import AUTHOR_QUERY, INDEX_QUERY, TAG_PAGE_QUERY, get_author, get_tag_id, post_url
 from .caching import cached_page
 from .db import get_db
 from .markdown import excerpt_html, render_markdown
-from .tags import find_tag, normalize, with_tags
+from .tags import normalize, with_tags
 from .uploads import MIMETYPES, upload_folder
 
 bp = Blueprint("feeds", __name__)
@@ -162,9 +161,7 @@ def site(format):
 @cached_page()
 def tag(name, format):
     """The newest posts with one tag (any case) as a feed."""
-    tag_id = find_tag(name)
-    if tag_id is None:
-        abort(404, f"No post is tagged '{normalize(name)}'.")
+    tag_id = get_tag_id(name)
     feed = {
         "title": f"Flaskr: {normalize(name)}",
         "description": f"The newest posts tagged '{normalize(name)}'.",
@@ -177,9 +174,7 @@ def tag(name, format):
 @cached_page()
 def author(username, format):
     """The newest posts of one author (name in any case) as a feed."""
-    user = find_user(username)
-    if user is None:
-        abort(404, f"There is no user {username}.")
+    user = get_author(username)
     feed = {
         "title": f"Flaskr: {user['username']}",
         "description": f"The newest posts by {user['username']}.",
