@@ -44,6 +44,8 @@ class SlugConverter(BaseConverter):
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("slug", SlugConverter))
 
 
+# Titles repeat on every list page and feed; their slugs are kept.
+@functools.lru_cache(maxsize=4096)
 def slugify(title):
     """Return the slug of a post title: its letters and digits, lower case, joined by "-"."""
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()

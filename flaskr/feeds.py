@@ -26,6 +26,13 @@ bp = Blueprint("feeds", __name__)
 FEED_SIZE = 20
 # The formats every feed comes in (the URL's extension), as a route converter.
 FORMAT = "any(atom, rss, json)"
+# How each format announces itself in a page's <head>: its type and its name.
+ANNOUNCED = {
+    "atom": ("application/atom+xml", "Atom"),
+    "rss": ("application/rss+xml", "RSS"),
+    "json": ("application/feed+json", "JSON Feed"),
+}
+FEED_LINK = Markup('<link rel="alternate" type="{}" title="{} ({})" href="{}">')
 CONTENT_TYPES = {
     "atom": "application/atom+xml; charset=utf-8",
     "rss": "application/rss+xml; charset=utf-8",
@@ -71,6 +78,15 @@ def entry_content(post):
         return excerpt.html
     link = Markup('<p><a href="{}">Continue reading</a></p>').format(post_url(post, _external=True))
     return excerpt.html + link
+
+
+@bp.app_template_global()
+def feed_links(title, endpoint, **values):
+    """Return the <link>s that let feed readers find a list's feeds from its page."""
+    return Markup("\n  ").join(
+        FEED_LINK.format(type, title, name, url_for(endpoint, format=format, **values))
+        for format, (type, name) in ANNOUNCED.items()
+    )
 
 
 def enclosure(name):
