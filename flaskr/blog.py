@@ -3,6 +3,8 @@
 import functools
 import re
 import unicodedata
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -20,10 +22,19 @@ from werkzeug.routing import BaseConverter
 from .auth import find_user, login_required
 from .caching import cached_page
 from .db import get_db, transaction
-from .forms import BODY_MAX, TITLE_MAX, FormError, text_field
+from .forms import BODY_MAX, IMAGE_ALT_MAX, TITLE_MAX, FormError, text_field
 from .pagination import paginate
 from .tags import TAGGED_NEWEST_FIRST, find_tag, normalize, parse_tags, save_tags, with_tags
-from .uploads import delete_image, image_size, read_image, stored_image
+from .uploads import (
+    delete_image,
+    drop_pending,
+    image_size,
+    keep_pending,
+    pending_image,
+    read_image,
+    read_pending,
+    stored_image,
+)
 
 bp = Blueprint("blog", __name__)
 
@@ -57,10 +68,15 @@ def slugify(title):
     return slug
 
 
+# Posts readers may see: not drafts, and their publication time has come. Written out
+# (draft = 0) so that the planner picks the partial indexes made for it.
+PUBLISHED = "p.draft = 0 AND p.created <= datetime('now')"
+
 # Posts with their author's name and their like and comment counts (each counted on its
 # own index); list pages add a WHERE clause and an order.
 POST_QUERY = (
-    "SELECT p.id, p.title, p.body, p.created, p.updated, p.author_id, p.image, u.username,"
+    "SELECT p.id, p.title, p.body, p.created, p.updated, p.author_id, p.image, p.image_alt,"
+    f" p.draft, {PUBLISHED} AS public, u.username,"
     " (SELECT COUNT(*) FROM post_like l WHERE l.post_id = p.id) AS likes,"
     " (SELECT COUNT(*) FROM comment c WHERE c.post_id = p.id) AS comments"
     " FROM post p JOIN user u ON p.author_id = u.id"
@@ -68,11 +84,18 @@ POST_QUERY = (
 NEWEST_FIRST = " ORDER BY p.created DESC, p.id DESC"
 
 # The list pages' queries, each walking an index (tests/test_query_plans.py checks).
-INDEX_QUERY = POST_QUERY + NEWEST_FIRST
-AUTHOR_QUERY = POST_QUERY + " WHERE p.author_id = ?" + NEWEST_FIRST
+INDEX_QUERY = f"{POST_QUERY} WHERE {PUBLISHED}{NEWEST_FIRST}"
+AUTHOR_QUERY = f"{POST_QUERY} WHERE p.author_id = ? AND {PUBLISHED}{NEWEST_FIRST}"
 TAG_PAGE_QUERY = POST_QUERY + TAGGED_NEWEST_FIRST
 # The newest posts' titles, that error pages offer.
-NEWEST_QUERY = "SELECT p.id, p.title, p.created FROM post p" + NEWEST_FIRST + " LIMIT ?"
+NEWEST_QUERY = (
+    f"SELECT p.id, p.title, p.created FROM post p WHERE {PUBLISHED}{NEWEST_FIRST} LIMIT ?"
+)
+# The author's drafts and scheduled posts, newest first.
+DRAFTS_QUERY = (
+    f"{POST_QUERY} WHERE p.author_id = ? AND NOT ({PUBLISHED})"
+    " ORDER BY p.draft DESC, p.created DESC, p.id DESC"
+)
 
 
 def newest_posts(limit):
@@ -83,11 +106,13 @@ def newest_posts(limit):
 def get_post(id, check_author=True):
     """Return the post with this id and its author's name.
 
-    Aborts with 404 if there is no such post and, when check_author is true, with 403
-    if the current user is not its author.
+    Aborts with 404 if there is no such post, or if it is a draft or scheduled post and
+    the current user is not its author (to everyone else it does not exist yet) and,
+    when check_author is true, with 403 if the current user is not its author.
     """
     post = get_db().execute(f"{POST_QUERY} WHERE p.id = ?", (id,)).fetchone()
-    if post is None:
+    is_author = g.user is not None and post is not None and post["author_id"] == g.user["id"]
+    if post is None or not (post["public"] or is_author):
         abort(404, f"Post id {id} doesn't exist.")
     if check_author and post["author_id"] != g.user["id"]:
         abort(403, "Only the author can change this post.")
@@ -131,22 +156,39 @@ def get_tag_id(name):
 
 
 def read_post_form():
-    """Return (title, body, image, error) from the submitted create or update form.
+    """Return (fields, errors) from the submitted create or update form.
 
-    image is a new upload as (bytes, extension), or None when none was sent.
+    fields has the title, body, image description, tags (a list), publish_at (stored
+    form, or None) and image (a new upload as (bytes, extension), or None); errors maps
+    each field that cannot be used to its message (the first to show is the first in
+    the form).
     """
-    try:
-        title = text_field("title", "Title", TITLE_MAX, "Title is required.")
-        body = text_field("body", "Body", BODY_MAX)
-        image = read_image(request.files.get("image"))
-    except FormError as e:
-        return None, None, None, str(e)
-    return title, body, image, None
+    fields, errors = {}, {}
+
+    def read(name, reader):
+        try:
+            fields[name] = reader()
+        except FormError as e:
+            fields[name] = None
+            errors[name] = str(e)
+
+    read("title", read_title)
+    read("body", lambda: text_field("body", "Body", BODY_MAX))
+    fields["tags"], tags_error = parse_tags(request.form.get("tags", ""))
+    if tags_error is not None:
+        errors["tags"] = tags_error
+    read("image", lambda: read_image(request.files.get("image")))
+    read("image_alt", lambda: text_field("image_alt", "Image description", IMAGE_ALT_MAX))
+    read("publish_at", read_publish_at)
+    return fields, errors
 
 
-def read_tags_form():
-    """Return (tag names, error) from the submitted create or update form."""
-    return parse_tags(request.form.get("tags", ""))
+def read_title():
+    """Return the submitted title; one of only spaces is as missing as an empty one."""
+    title = text_field("title", "Title", TITLE_MAX, "Title is required.")
+    if not title.strip():
+        raise FormError("Title is required.")
+    return title
 
 
 def render_post_list(template, query, params=(), **context):
@@ -200,24 +242,171 @@ def tag(name):
     return render_post_list("blog/tag.html", TAG_PAGE_QUERY, (tag_id,), name=normalize(name))
 
 
+# The form's buttons (name "action"): a POST without one (the tutorial's tests and
+# scripts) publishes at once and goes back to the index, as it always did.
+ACTIONS_OF_FORM = ("publish", "draft", "preview")
+
+
+def read_action():
+    """Return the button the writer pressed: 'publish', 'draft', 'preview', or None."""
+    action = request.form.get("action")
+    if action is not None and action not in ACTIONS_OF_FORM:
+        abort(400, "Unknown form action.")
+    return action
+
+
+def read_publish_at():
+    """Return the "Publish at" time as stored ('YYYY-MM-DD HH:MM:SS', UTC), or None if empty.
+
+    The writer types it in the site's time zone.
+    """
+    raw = request.form.get("publish_at", "").strip()
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise FormError("Publish at must be a date and time, like 2026-12-01T09:00.") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=site_timezone())
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def now():
+    """Return the current time as stored: 'YYYY-MM-DD HH:MM:SS', UTC."""
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def site_timezone():
+    """Return the site's time zone (the TIMEZONE setting)."""
+    return ZoneInfo(current_app.config["TIMEZONE"])
+
+
+@bp.app_template_global()
+def local_time(moment):
+    """Return a stored UTC time as text in the site's time zone, like 2026-12-01 09:00 UTC."""
+    local = moment.replace(tzinfo=UTC).astimezone(site_timezone())
+    return f"{local:%Y-%m-%d %H:%M} {current_app.config['TIMEZONE']}"
+
+
+@bp.app_template_global()
+def publish_at_value(post):
+    """Return the "Publish at" field's value for a post: its time if scheduled, else empty."""
+    if post is None or post["draft"] or post["public"]:
+        return ""
+    return (
+        post["created"].replace(tzinfo=UTC).astimezone(site_timezone()).strftime("%Y-%m-%dT%H:%M")
+    )
+
+
+def preview_post(post, title, body, tags, publish_at, pending):
+    """Return the post as the form would save it, for the preview: nothing is stored."""
+    if publish_at is not None:
+        created = datetime.fromisoformat(publish_at)
+    elif post is not None and post["public"]:
+        created = post["created"]
+    else:
+        created = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    image = None if post is None or request.form.get("remove_image") else post["image"]
+    image_url = url_for("uploads.uploaded", name=image) if image else None
+    if pending is not None:
+        image, image_url = pending, url_for("uploads.pending", name=pending)
+    return {
+        # A new post has no id yet; its link in the preview leads nowhere real.
+        "id": post["id"] if post else 0,
+        "title": title,
+        "body": body,
+        "created": created,
+        "updated": None,
+        # No Edit link: the preview shows what readers see.
+        "author_id": None,
+        "image": image,
+        "image_url": image_url,
+        "image_alt": request.form.get("image_alt", ""),
+        "username": g.user["username"],
+        "likes": post["likes"] if post else 0,
+        "comments": post["comments"] if post else 0,
+        "tags": tags,
+    }
+
+
+def save_post(post=None):
+    """Handle the create (post None) or update form's POST; return the response."""
+    action = read_action()
+    fields, errors = read_post_form()
+    template = "blog/update.html" if post else "blog/create.html"
+    form = post["id"] if post else 0
+    # An image chosen before (then an error or a preview) stays chosen, unless dropped.
+    if request.form.get("remove_image"):
+        drop_pending()
+    if fields["image"] is not None and (errors or action == "preview"):
+        keep_pending(fields["image"], form)
+    pending = pending_image(form)
+    if errors:
+        for message in errors.values():
+            flash(message)
+        return render_template(template, post=post, errors=errors, pending=pending), 400
+    title, body, tags, image, publish_at = (
+        fields[name] for name in ("title", "body", "tags", "image", "publish_at")
+    )
+    if action == "preview":
+        preview = preview_post(post, title, body, tags, publish_at, pending)
+        return render_template(template, post=post, preview=preview, pending=pending)
+    if image is None and pending is not None:
+        image = read_pending(pending)
+    draft = 1 if action == "draft" else 0
+    if publish_at is not None and not draft:
+        created = publish_at
+    elif post is not None and (draft or post["public"]):
+        created = None  # kept: a draft's time, or a published post's date
+    else:
+        created = now()
+    with stored_image(image) as new_image, transaction() as db:
+        if post is None:
+            cursor = db.execute(
+                "INSERT INTO post (title, body, author_id, image, image_alt, draft, created)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (title, body, g.user["id"], new_image, fields["image_alt"], draft, created),
+            )
+            id = cursor.lastrowid
+            old_image = image_name = new_image
+        else:
+            id = post["id"]
+            # Read again under the write lock: an edit committed since the first
+            # read may have replaced the image, and its file is gone.
+            current = get_post(id)
+            kept = None if request.form.get("remove_image") else current["image"]
+            image_name = new_image or kept
+            old_image = current["image"]
+            db.execute(
+                "UPDATE post SET title = ?, body = ?, image = ?, image_alt = ?, draft = ?,"
+                " created = COALESCE(?, created), updated = CURRENT_TIMESTAMP"
+                " WHERE id = ?",
+                (title, body, image_name, fields["image_alt"], draft, created, id),
+            )
+        save_tags(db, id, tags)
+        saved = get_post(id)
+    # Only once the post no longer names it, as read inside the transaction.
+    if old_image != image_name:
+        delete_image(old_image)
+    drop_pending()
+    if action is None:
+        return redirect(url_for("blog.index"))
+    if draft:
+        flash("Draft saved.")
+    elif saved["public"]:
+        flash("Published.")
+    else:
+        flash(f"Scheduled for {local_time(saved['created'])}.")
+    return redirect(post_url(saved))
+
+
 @bp.route("/create", methods=("GET", "POST"))
 @login_required
 def create():
     """Write a new post as the current user."""
     if request.method == "POST":
-        title, body, image, error = read_post_form()
-        tags, tags_error = read_tags_form()
-        error = error or tags_error
-        if error is None:
-            with stored_image(image) as image_name, transaction() as db:
-                cursor = db.execute(
-                    "INSERT INTO post (title, body, author_id, image) VALUES (?, ?, ?, ?)",
-                    (title, body, g.user["id"], image_name),
-                )
-                save_tags(db, cursor.lastrowid, tags)
-            return redirect(url_for("blog.index"))
-        flash(error)
-        return render_template("blog/create.html"), 400
+        return save_post()
     return render_template("blog/create.html")
 
 
@@ -227,29 +416,16 @@ def update(id):
     """Edit one of the current user's posts."""
     (post,) = with_tags([get_post(id)])
     if request.method == "POST":
-        title, body, image, error = read_post_form()
-        tags, tags_error = read_tags_form()
-        error = error or tags_error
-        if error is None:
-            with stored_image(image) as new_image, transaction() as db:
-                # Read again under the write lock: an edit committed since the first
-                # read may have replaced the image, and its file is gone.
-                current = get_post(id)
-                kept = None if request.form.get("remove_image") else current["image"]
-                image_name = new_image or kept
-                db.execute(
-                    "UPDATE post SET title = ?, body = ?, image = ?, updated = CURRENT_TIMESTAMP"
-                    " WHERE id = ?",
-                    (title, body, image_name, id),
-                )
-                save_tags(db, id, tags)
-            # Only once the post no longer names it, as read inside the transaction.
-            if current["image"] != image_name:
-                delete_image(current["image"])
-            return redirect(url_for("blog.index"))
-        flash(error)
-        return render_template("blog/update.html", post=post), 400
+        return save_post(post)
     return render_template("blog/update.html", post=post)
+
+
+@bp.route("/drafts")
+@login_required
+def drafts():
+    """List the current user's drafts and scheduled posts."""
+    posts = get_db().execute(DRAFTS_QUERY, (g.user["id"],)).fetchall()
+    return render_template("blog/drafts.html", posts=posts)
 
 
 @bp.route("/<int:id>/delete", methods=("POST",))

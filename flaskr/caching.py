@@ -9,6 +9,7 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
+from datetime import UTC, datetime
 
 from flask import Response, current_app, g, make_response, request, session
 
@@ -20,6 +21,11 @@ STATIC_MAX_AGE = 365 * 24 * 60 * 60
 PER_HEADER_BYTES = 150
 # What each cached page costs beyond its key, body and headers: its entry and containers.
 PER_PAGE_BYTES = 500
+# The time the next scheduled post is published, when pages made now go out of date
+# without any write (it walks the partial index post_published).
+NEXT_PUBLICATION_QUERY = (
+    "SELECT MIN(created) FROM post WHERE draft = 0 AND created > datetime('now')"
+)
 
 
 class PageCache:
@@ -29,7 +35,9 @@ class PageCache:
     when any other connection, in this process or another, commits. A request that sees
     it change starts a new generation and empties the cache; a page rendered during an
     older generation is not kept. Every hit is preceded by such a check, so a page is
-    never served after a commit its content does not show.
+    never served after a commit its content does not show. Each generation also reads
+    when the next scheduled post is published, and ends then: no page is served past
+    the moment a post appears.
 
     Pages are kept while their bytes (body and headers) fit the budget, the least
     recently used going first; a page larger than a sixteenth of it is never kept, so
@@ -49,6 +57,8 @@ class PageCache:
         self.watch_lock = threading.Lock()
         self.watch = None
         self.seen = None
+        # When the next scheduled post is published ('YYYY-MM-DD HH:MM:SS', UTC), or None.
+        self.next_publication = None
 
     def current_generation(self):
         """Return the generation pages may be stored under; None when it cannot be watched now."""
@@ -66,19 +76,23 @@ class PageCache:
                 self.seen = None
             try:
                 (version,) = self.watch.execute("PRAGMA data_version").fetchone()
+                published = self.next_publication is not None and self.next_publication <= now()
+                if version != self.seen or published:
+                    # Read before the cache is emptied: a post published in between
+                    # ends this generation too.
+                    (self.next_publication,) = self.watch.execute(NEXT_PUBLICATION_QUERY).fetchone()
+                    # Under the watch's lock: no other thread may see this version and
+                    # serve a page from before the change while the cache is being emptied.
+                    self.seen = version
+                    with self.lock:
+                        self.generation += 1
+                        self.pages.clear()
+                        self.size = 0
             except sqlite3.Error:
                 # Unreadable: serve nothing from the cache; the page itself will say why.
                 self.watch.close()
                 self.watch = None
                 return None
-            if version != self.seen:
-                # Under the watch's lock: no other thread may see this version and serve
-                # a page from before the change while the cache is being emptied.
-                self.seen = version
-                with self.lock:
-                    self.generation += 1
-                    self.pages.clear()
-                    self.size = 0
             return self.generation
 
     def close_watch(self):
@@ -116,6 +130,11 @@ class PageCache:
             while self.size > self.budget:
                 evicted = self.pages.popitem(last=False)
                 self.size -= entry_size(*evicted)
+
+
+def now():
+    """Return the current time as posts' times are stored: 'YYYY-MM-DD HH:MM:SS', UTC."""
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def open_watch(database):

@@ -1,12 +1,13 @@
 """Comments: writing and deleting comments on posts, and listing a post's comments."""
 
-from flask import Blueprint, abort, g, redirect
+from flask import Blueprint, abort, g, redirect, render_template
 
 from .auth import login_required
 from .blog import get_post, post_url
 from .db import get_db, transaction
 from .forms import COMMENT_MAX, FormError, text_field
 from .pagination import Page, page_number
+from .tags import with_tags
 
 bp = Blueprint("comments", __name__)
 
@@ -72,10 +73,12 @@ def add(id):
     """Comment on a post as the current user."""
     try:
         body = text_field("body", "Comment", COMMENT_MAX, "Comment is required.")
+        if not body.strip():
+            raise FormError("Comment is required.")
     except FormError as e:
-        abort(400, str(e))
-    if not body.strip():
-        abort(400, "Comment is required.")
+        # The post's page again, the error beside the comment field and the text kept.
+        (post,) = with_tags([get_post(id, check_author=False)])
+        return render_template("blog/detail.html", post=post, comment_error=str(e)), 400
     with transaction() as db:
         post = get_post(id, check_author=False)
         comment_id = db.execute(

@@ -26,8 +26,8 @@ SITEMAP_XMLNS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 W3C_TIME = "%Y-%m-%dT%H:%M:%SZ"
 # One block of posts: a range of the primary key (tests/test_discovery.py checks the plan).
 SITEMAP_QUERY = (
-    f"SELECT id, title, strftime('{W3C_TIME}', COALESCE(updated, created)) FROM post"
-    " WHERE id > ? AND id <= ? ORDER BY id"
+    f"SELECT id, title, strftime('{W3C_TIME}', MAX(COALESCE(updated, created), created)) FROM post"
+    " WHERE id > ? AND id <= ? AND draft = 0 AND created <= datetime('now') ORDER BY id"
 )
 
 # A description is what a search result or a preview card shows under the title.
@@ -137,7 +137,7 @@ def urlset(low, high, with_index):
     if with_index:
         newest = db.execute(
             f"SELECT strftime('{W3C_TIME}', created) FROM post"
-            " ORDER BY created DESC, id DESC LIMIT 1"
+            " WHERE draft = 0 AND created <= datetime('now') ORDER BY created DESC, id DESC LIMIT 1"
         ).fetchone()
         parts.append(url_entry(escape(url_for("index", _external=True)), newest and newest[0]))
     rows = db.execute(SITEMAP_QUERY, (low, high))

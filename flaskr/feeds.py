@@ -142,7 +142,8 @@ def feed_response(format, feed, query, params=()):
     """Render a feed of a list's newest posts; 304 when the reader already has this version."""
     posts = with_tags(get_db().execute(f"{query} LIMIT {FEED_SIZE}", params).fetchall())
     for post in posts:
-        post["changed"] = post["updated"] or post["created"]
+        # A post edited while scheduled was changed before it was published.
+        post["changed"] = max(post["updated"] or post["created"], post["created"])
         post["content"] = entry_content(post)
         post["enclosure"] = enclosure(post["image"])
     updated = max((as_utc(post["changed"]) for post in posts), default=EPOCH)

@@ -9,6 +9,7 @@ from werkzeug.formparser import FormDataParser
 # Limits on what people may submit, in characters.
 TITLE_MAX = 200
 BODY_MAX = 100_000
+IMAGE_ALT_MAX = 1_000
 COMMENT_MAX = 5_000
 TAGS_MAX = 10  # tags on one post
 TAG_MAX = 32

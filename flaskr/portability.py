@@ -14,14 +14,22 @@ from PIL import Image, UnidentifiedImageError
 
 from .auth import USERNAME_PATTERN
 from .db import get_db, init_db, latest_version, schema_version, transaction
-from .forms import BODY_MAX, COMMENT_MAX, PASSWORD_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX
+from .forms import (
+    BODY_MAX,
+    COMMENT_MAX,
+    IMAGE_ALT_MAX,
+    PASSWORD_MAX,
+    TAG_MAX,
+    TAGS_MAX,
+    TITLE_MAX,
+)
 from .tags import TAG_PATTERN, normalize
 from .uploads import FORMATS, delete_image, reencode, save_image, upload_folder
 
 FORMAT = "flaskr-site"
 FORMAT_VERSION = 1
-# A post's state; drafts and scheduled posts join this list once posts can have them.
-STATES = ("published",)
+# A post's state: a scheduled post is published at its created time, still to come.
+STATES = ("published", "draft", "scheduled")
 # The name a comment by someone without an account was written under (imported comments).
 AUTHOR_NAME_MAX = 100
 # What an import reads at most, so that a crafted archive (a zip bomb) is refused before
@@ -47,7 +55,17 @@ IMAGE_EXTENSIONS = "|".join(extension for extension, _ in FORMATS.values())
 TABLES = {
     "users": ("id", "username", "password"),
     "tags": ("id", "name"),
-    "posts": ("id", "author_id", "title", "body", "state", "created", "updated", "image"),
+    "posts": (
+        "id",
+        "author_id",
+        "title",
+        "body",
+        "state",
+        "created",
+        "updated",
+        "image",
+        "image_alt",
+    ),
     "post_tags": ("post_id", "tag_id"),
     "comments": ("id", "post_id", "author_id", "author_name", "created", "body"),
     "likes": ("post_id", "user_id", "created"),
@@ -56,20 +74,23 @@ TABLES = {
 EXPORT_QUERIES = {
     "users": "SELECT id, username, password FROM user ORDER BY id",
     "tags": "SELECT id, name FROM tag ORDER BY id",
-    "posts": "SELECT id, author_id, title, body, 'published' AS state, created, updated, image"
-    " FROM post ORDER BY id",
+    "posts": "SELECT id, author_id, title, body,"
+    " CASE WHEN draft THEN 'draft' WHEN created > datetime('now') THEN 'scheduled'"
+    " ELSE 'published' END AS state, created, updated, image, image_alt FROM post ORDER BY id",
     "post_tags": "SELECT post_id, tag_id FROM post_tag ORDER BY post_id, tag_id",
     "comments": "SELECT id, post_id, author_id, author_name, created, body"
     " FROM comment ORDER BY id",
     "likes": "SELECT post_id, user_id, created FROM post_like ORDER BY post_id, user_id",
     "imported": "SELECT source, kind, key, row_id FROM imported ORDER BY source, kind, key",
 }
+# Fields added since the format's first version, with the value a file without them means.
+LATER_FIELDS = {"posts": {"image_alt": ""}}
 IMPORT_STATEMENTS = {
     "users": "INSERT INTO user (id, username, password) VALUES (?, ?, ?)",
     "tags": "INSERT INTO tag (id, name) VALUES (?, ?)",
-    # The state is checked but not stored: every post is published for now.
-    "posts": "INSERT INTO post (id, author_id, title, body, created, updated, image)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+    # A draft is stored as one; a scheduled post is a published one whose time is to come.
+    "posts": "INSERT INTO post (id, author_id, title, body, draft, created, updated, image,"
+    " image_alt) VALUES (?, ?, ?, ?, ? = 'draft', ?, ?, ?, ?)",
     "post_tags": "INSERT INTO post_tag (post_id, tag_id, created)"
     " SELECT ?1, ?2, created FROM post WHERE id = ?1",
     "comments": "INSERT INTO comment (id, post_id, author_id, author_name, created, body)"
@@ -302,6 +323,10 @@ class Checker:
             refuse(f"site.json has no list of {table}")
         for number, row in enumerate(rows):
             where = f"{table}[{number}]"
+            if isinstance(row, dict):
+                # Fields newer than the format's first version: older files lack them.
+                for name, default in LATER_FIELDS.get(table, {}).items():
+                    row.setdefault(name, default)
             if not isinstance(row, dict) or set(row) != set(TABLES[table]):
                 refuse(f"{where} must have exactly the fields {', '.join(TABLES[table])}")
             yield where, row
@@ -348,6 +373,7 @@ class Checker:
         self.reference(row, "author_id", self.users, where)
         self.text(row, "title", where, TITLE_MAX)
         self.text(row, "body", where, BODY_MAX, required=False)
+        self.text(row, "image_alt", where, IMAGE_ALT_MAX, required=False)
         if row["state"] not in STATES:
             refuse(f"{where}.state must be one of {', '.join(STATES)}")
         self.time(row, "created", where)
@@ -441,7 +467,7 @@ def import_site(path):
                         post["image"] = store_image(archive, post["image"])
                         saved.append(post["image"])
                 for table, statement in IMPORT_STATEMENTS.items():
-                    columns = [c for c in TABLES[table] if c != "state"]
+                    columns = TABLES[table]
                     db.executemany(statement, ([row[c] for c in columns] for row in site[table]))
         except BaseException:
             for name in saved:

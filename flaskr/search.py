@@ -40,6 +40,12 @@ RANK_QUERY = (
     " WHERE post_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?"
 )
 
+# The posts readers may not see yet (drafts and scheduled posts are in the full-text index):
+# the drafts among a range of ids, and the scheduled posts, each read from a small index
+# however many posts match.
+DRAFT_IDS_QUERY = "SELECT id FROM post WHERE draft = 1 AND id BETWEEN ? AND ?"
+SCHEDULED_IDS_QUERY = "SELECT id FROM post WHERE draft = 0 AND created > datetime('now')"
+
 # One page of results, each post found by its id.
 POSTS_BY_ID_QUERY = POST_QUERY + " WHERE p.id IN ({})"
 
@@ -80,6 +86,10 @@ def ranked_matches(db, terms):
     ids = [
         row[0] for row in db.execute(CANDIDATES_QUERY, (match_expression(terms), MAX_RANKED + 1))
     ]
+    if ids:
+        drafts = db.execute(DRAFT_IDS_QUERY, (ids[-1], ids[0])).fetchall()
+        hidden = {row[0] for row in drafts + db.execute(SCHEDULED_IDS_QUERY).fetchall()}
+        ids = [post_id for post_id in ids if post_id not in hidden]
     more = len(ids) > MAX_RANKED
     ids = ids[:MAX_RANKED]
     ranking = ranking_terms(db, terms) if ids else []

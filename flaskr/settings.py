@@ -5,6 +5,8 @@ import secrets
 
 DEFAULTS = {
     "POSTS_PER_PAGE": 5,
+    # The time zone that "Publish at" is typed and scheduled times are shown in.
+    "TIMEZONE": "UTC",
     "REGISTRATION_OPEN": True,
     "PASSWORD_MIN_LENGTH": 8,
     # scrypt at the OWASP Password Storage minimum: N=2**17, r=8, p=1.

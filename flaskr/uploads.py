@@ -6,9 +6,10 @@ import os
 import re
 import secrets
 import struct
+import time
 from contextlib import contextmanager, suppress
 
-from flask import Blueprint, abort, current_app, send_from_directory
+from flask import Blueprint, abort, current_app, send_from_directory, session
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from .db import fault_cause
@@ -46,6 +47,10 @@ JPEG_MAX_SCANS = 100
 JPEG_SCAN_MARKER = b"\xff\xda"
 # A GIF's blocks start with one of these bytes; the decoder skips any other byte.
 GIF_BLOCK = re.compile(rb"[!,;]")
+# How long an image chosen in a form that was not saved (an error, a preview) is kept for
+# its writer, in seconds; the folder, under the uploads, that holds those images.
+PENDING_SECONDS = 60 * 60
+PENDING_FOLDER = "pending"
 # Decoding and encoding take a core and up to a few hundred MB each: two at once at most.
 image_slots = Slots(2, "processing images")
 
@@ -210,13 +215,13 @@ def drop_metadata(image):
         image.info.pop(key, None)
 
 
-def save_image(data, extension):
+def save_image(data, extension, folder=None):
     """Store re-encoded image bytes under a new server-made name and return the name.
 
     The bytes go to a hidden partial file first, renamed once complete, so a failed write
     (a full disk) never leaves a half image under a real name; the partial file is removed.
     """
-    folder = upload_folder()
+    folder = folder or upload_folder()
     name = f"{secrets.token_hex(16)}.{extension}"
     tmp = os.path.join(folder, f".{name}.partial")
     try:
@@ -233,7 +238,7 @@ def save_image(data, extension):
     return name
 
 
-def delete_image(name):
+def delete_image(name, folder=None):
     """Remove a stored image; a missing file is not an error.
 
     A storage fault (a read-only disk, an I/O error) is logged and the file left behind:
@@ -242,7 +247,7 @@ def delete_image(name):
     if not (name and NAME_PATTERN.fullmatch(name)):
         return
     try:
-        os.remove(os.path.join(upload_folder(), name))
+        os.remove(os.path.join(folder or upload_folder(), name))
     except FileNotFoundError:
         pass
     except OSError as e:
@@ -263,6 +268,74 @@ def uploaded(name):
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "sandbox"
     response.cache_control.immutable = True
+    return response
+
+
+def pending_folder():
+    return os.path.join(upload_folder(), PENDING_FOLDER)
+
+
+def keep_pending(image, form):
+    """Keep a new image (bytes, extension) of a form that was not saved, for this writer.
+
+    form names the form (a post's id, 0 for a new post). Only the name is in the writer's
+    session; the file waits in the pending folder, at most PENDING_SECONDS.
+    """
+    drop_pending()
+    sweep_pending()
+    name = save_image(*image, folder=pending_folder())
+    session["pending_image"] = {"name": name, "form": form, "time": time.time()}
+    return name
+
+
+def pending_image(form):
+    """Return the name of the image this writer chose in this form and has not saved, or None."""
+    pending = session.get("pending_image")
+    if not pending:
+        return None
+    if pending["form"] != form or time.time() - pending["time"] > PENDING_SECONDS:
+        return None
+    return pending["name"]
+
+
+def read_pending(name):
+    """Return a pending image as (bytes, extension), as read_image would; None if it is gone."""
+    try:
+        with open(os.path.join(pending_folder(), name), "rb") as f:
+            return f.read(), name.rsplit(".", 1)[1]
+    except FileNotFoundError:
+        return None
+
+
+def drop_pending():
+    """Forget the writer's pending image and remove its file."""
+    pending = session.pop("pending_image", None)
+    if pending:
+        delete_image(pending["name"], folder=pending_folder())
+
+
+def sweep_pending():
+    """Remove pending images older than PENDING_SECONDS (their writers left)."""
+    cutoff = time.time() - PENDING_SECONDS
+    with suppress(FileNotFoundError):
+        for entry in os.scandir(pending_folder()):
+            if entry.stat().st_mtime < cutoff:
+                delete_image(entry.name, folder=pending_folder())
+
+
+@bp.route("/uploads/pending/<name>")
+def pending(name):
+    """Serve a pending image to the writer who chose it, and to no one else."""
+    pending = session.get("pending_image")
+    if not (pending and pending["name"] == name and NAME_PATTERN.fullmatch(name)):
+        abort(404, "There is no such image.")
+    response = send_from_directory(
+        pending_folder(), name, mimetype=MIMETYPES[name.rsplit(".", 1)[1]]
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "sandbox"
+    response.cache_control.private = True
+    response.cache_control.no_store = True
     return response
 
 

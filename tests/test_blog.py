@@ -2,7 +2,8 @@ import io
 import os
 import re
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from images import image_bytes
@@ -155,7 +156,7 @@ def test_same_second_posts_keep_a_stable_order(app, client):
     with app.app_context():
         get_db().executemany(
             "INSERT INTO post (title, body, author_id, created) VALUES (?, '', 1, ?)",
-            [("older id", "2030-01-01 00:00:00"), ("newer id", "2030-01-01 00:00:00")],
+            [("older id", "2020-01-01 00:00:00"), ("newer id", "2020-01-01 00:00:00")],
         )
     assert titles(client.get("/").data)[:2] == ["newer id", "older id"]
 
@@ -206,7 +207,7 @@ def test_author_pages(app, client):
     with app.app_context():
         get_db().execute(
             "INSERT INTO post (title, body, author_id, created)"
-            " VALUES ('by other', '', 2, '2030-01-01 00:00:00')"
+            " VALUES ('by other', '', 2, '2020-01-01 00:00:00')"
         )
     first = client.get("/user/test")
     assert first.status_code == 200
@@ -395,12 +396,14 @@ def test_post_images_have_their_size(client, auth):
             "title": "t",
             "body": "b",
             "image": (io.BytesIO(image_bytes(size=(40, 30))), "a.png"),
+            "image_alt": "A <red> square",
         },
     )
     for path in ("/", "/1/t"):
+        # The writer's description is its alt text.
         assert re.search(
             r"<img class=\"[\w-]+\" src=\"/uploads/\w+\.png\"\s+"
-            r"alt=\"Image for t\" width=\"40\" height=\"30\"",
+            r"alt=\"A &lt;red&gt; square\" width=\"40\" height=\"30\"",
             client.get(path).data.decode(),
         )
 
@@ -416,7 +419,8 @@ def test_an_image_whose_file_is_gone_is_shown_without_a_size(app, client, auth):
     os.remove(os.path.join(app.config["UPLOAD_FOLDER"], name))
     page = client.get("/").data.decode()
     assert f'src="/uploads/{name}"' in page
-    assert re.search(rf'src="/uploads/{name}"\s+alt="Image for t" loading="lazy">', page)
+    # Without a description the image is decorative.
+    assert re.search(rf'src="/uploads/{name}"\s+alt="" loading="lazy">', page)
 
 
 @pytest.mark.parametrize(
@@ -468,3 +472,191 @@ def test_the_actions_urls_are_not_slugs(client, action):
 def test_missing_posts_are_404_whatever_their_slug(client):
     assert client.get("/2/test-title").status_code == 404
     assert client.get("/1/test-title/more").status_code == 404
+
+
+def future(seconds=3600, zone="UTC"):
+    """Return the "Publish at" text for a time this many seconds ahead, in zone."""
+    moment = datetime.now(UTC) + timedelta(seconds=seconds)
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M")
+
+
+def visible_to_readers(client, address, words):
+    """Where a reader finds a link to the post at address (its path), searching for words:
+    (index, author page, tag page "desk", search, feed, sitemap)."""
+    paths = ("/", "/user/test", "/tag/desk", f"/search?q={words}", "/feed.atom", "/sitemap.xml")
+    return [address.encode() in client.get(path).data for path in paths]
+
+
+def test_a_draft_is_seen_by_its_author_only(app, client, auth):
+    auth.login()
+    response = client.post(
+        "/create", data={"title": "quiet words", "body": "", "tags": "desk", "action": "draft"}
+    )
+    # The writer lands on the post's page, told what happened.
+    assert response.headers["Location"] == "/2/quiet-words"
+    page = client.get("/2/quiet-words").data
+    assert b"Draft saved." in page
+    assert b"only you can see this post" in page
+    drafts = client.get("/drafts").data
+    assert b'href="/2/quiet-words"' in drafts and b"Draft, saved" in drafts
+    assert b'href="/drafts"' in client.get("/").data
+    assert not any(visible_to_readers(client, "/2/quiet-words", "quiet"))
+    auth.logout()
+    assert client.get("/2/quiet-words").status_code == 404
+    assert client.get("/2").status_code == 404
+    assert not any(visible_to_readers(client, "/2/quiet-words", "quiet"))
+    auth.login("other", "other")
+    assert client.get("/2/quiet-words").status_code == 404
+    assert client.post("/2/comment", data={"body": "hi"}).status_code == 404
+    assert client.post("/2/like").status_code == 404
+    assert client.post("/2/update", data={"title": "x", "body": ""}).status_code == 404
+
+
+def test_publish_lands_on_the_post_with_a_message(client, auth):
+    auth.login()
+    response = client.post(
+        "/create", data={"title": "loud words", "body": "", "tags": "desk", "action": "publish"}
+    )
+    assert response.headers["Location"] == "/2/loud-words"
+    assert b"Published." in client.get("/2/loud-words").data
+    assert b"loud words" not in client.get("/drafts").data
+    auth.logout()
+    assert all(visible_to_readers(client, "/2/loud-words", "loud"))
+
+
+def test_a_draft_published_later_is_dated_then(app, client, auth, query):
+    auth.login()
+    client.post("/1/update", data={"title": "test title", "body": "", "action": "draft"})
+    assert query("SELECT created FROM post WHERE id = 1")[0][0] == datetime(2018, 1, 1)
+    # A POST without a button (as the tutorial's) publishes at once, and goes to the index.
+    before = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    response = client.post("/1/update", data={"title": "test title", "body": ""})
+    assert response.headers["Location"] == "/"
+    assert query("SELECT created FROM post WHERE id = 1")[0][0] >= before
+    # Updating a published post keeps its date, and says so on the button.
+    created = query("SELECT created FROM post WHERE id = 1")[0][0]
+    assert b">Update</button>" in client.get("/1/update").data
+    client.post("/1/update", data={"title": "test title", "body": "b", "action": "publish"})
+    assert query("SELECT created FROM post WHERE id = 1")[0][0] == created
+    assert b">Publish</button>" in client.get("/create").data
+
+
+def test_unpublishing_removes_a_post_everywhere_at_once(app, client, auth):
+    with app.app_context(), transaction() as db:
+        save_tags(db, 1, ["desk"])
+        db.execute("INSERT INTO post (title, body, author_id) VALUES ('filler', '', 2)")
+        db.execute("UPDATE post SET title = 'old words' WHERE id = 1")
+    client.get("/")  # cached for visitors
+    assert visible_to_readers(client, "/1/old-words", "old")[:5] == [True] * 5
+    auth.login()
+    response = client.post("/1/update", data={"title": "old words", "body": "", "action": "draft"})
+    assert response.headers["Location"] == "/1/old-words"
+    auth.logout()
+    assert not any(visible_to_readers(client, "/1/old-words", "old")[:5])
+    assert client.get("/1/old-words").status_code == 404
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo"])
+def test_scheduling_a_post(make_app, zone, query):
+    # query's app made the database with the test data; this one shares it.
+    client = make_app(TIMEZONE=zone).test_client()
+    client.post("/auth/login", data={"username": "test", "password": "test"})
+    when = future(zone=zone)
+    response = client.post(
+        "/create",
+        data={"title": "later", "body": "", "publish_at": when, "action": "publish"},
+    )
+    assert response.headers["Location"] == "/2/later"
+    shown = when.replace("T", " ") + f" {zone}"
+    assert f"Scheduled for {shown}.".encode() in client.get("/2/later").data
+    assert b"Scheduled for <time" in client.get("/drafts").data
+    assert shown.encode() in client.get("/drafts").data
+    # The form shows the scheduled time again, in the site's zone.
+    assert f'value="{when}"'.encode() in client.get("/2/update").data
+    # Stored in UTC.
+    (stored,) = query("SELECT created FROM post WHERE id = 2")[0]
+    assert stored.strftime("%Y-%m-%dT%H:%M") == future(zone="UTC")
+    client.get("/auth/logout")
+    assert client.get("/2/later").status_code == 404
+    assert b"later" not in client.get("/").data
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"publish_at": "tomorrow"}, b"Publish at must be a date and time"),
+        ({"action": "destroy"}, b"Unknown form action."),
+    ],
+)
+def test_post_form_refuses_bad_times_and_actions(client, auth, count, data, message):
+    auth.login()
+    response = client.post("/create", data={"title": "t", "body": "", **data})
+    assert response.status_code == 400
+    assert message in response.data
+    assert count("post") == 1
+
+
+def test_a_time_with_its_own_offset_is_taken_as_given(client, auth, query):
+    auth.login()
+    client.post("/create", data={"title": "t", "body": "", "publish_at": "2020-06-01T12:00+02:00"})
+    assert query("SELECT created FROM post WHERE id = 2")[0][0] == datetime(2020, 6, 1, 10, 0)
+    assert b"t</a>" in client.get("/").data
+
+
+def test_preview_shows_the_post_as_readers_will_and_saves_nothing(client, auth, snapshot):
+    auth.login()
+    before = snapshot()
+    data = {
+        "title": "seen first",
+        "body": "some **bold** words",
+        "tags": "Desk, Owls",
+        "image_alt": "an owl",
+        "publish_at": "2999-01-01T09:30",
+        "action": "preview",
+    }
+    response = client.post("/create", data=data)
+    assert response.status_code == 200
+    page = response.data.decode()
+    assert snapshot() == before
+    preview, form = page.split('<form method="post" class="form"', 1)
+    # The same rendering as the post's own page, with its date and tags.
+    assert '<article class="post post-detail">' in preview
+    assert "<h1>seen first</h1>" in preview and "<strong>bold</strong>" in preview
+    assert "by test on 2999-01-01" in preview and 'href="/tag/owls"' in preview
+    assert 'href="/1/update"' not in preview
+    # Everything typed is still in the form.
+    for value in ("seen first", "Desk, Owls", "an owl", "2999-01-01T09:30"):
+        assert f'value="{value}"' in form
+    assert "some **bold** words</textarea>" in form
+    # An existing post's preview keeps its id and date, and changes nothing.
+    response = client.post("/1/update", data={**data, "publish_at": "", "title": "retitled"})
+    assert "by test on 2018-01-01" in response.data.decode()
+    # Without a time, a new post would be published today.
+    response = client.post("/create", data={**data, "publish_at": ""})
+    assert f"by test on {datetime.now(UTC):%Y-%m-%d}" in response.data.decode()
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("path", ("/create", "/1/update"))
+def test_errors_are_shown_beside_their_fields(client, auth, path, count):
+    auth.login()
+    data = {"title": " \t ", "body": "", "tags": "ok, -bad", "publish_at": "soon"}
+    response = client.post(path, data=data)
+    assert response.status_code == 400
+    page = response.data.decode()
+    # A title of spaces is as missing as an empty one; the tutorial's words are kept.
+    assert '<p id="title-error" class="field-error">Title is required.</p>' in page
+    assert re.search(
+        r'id="title" [^>]*required aria-invalid="true" autofocus'
+        r' aria-describedby="title-error"',
+        page,
+    )
+    assert 'aria-invalid="true" aria-describedby="tags-help tags-error"' in page
+    assert (
+        'aria-describedby="publish-at-help publish_at-error"' in page
+        and "Publish at must be a date and time" in page
+    )
+    # Only the first invalid field takes the focus.
+    assert page.count("autofocus") == 1
+    assert 'id="body" rows="12" aria-describedby="body-help">' in page
+    assert count("post") == 1

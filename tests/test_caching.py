@@ -1,13 +1,17 @@
 import os
 import re
 import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Response, template_rendered, url_for
 from listing import add_posts
 
+from flaskr import caching
 from flaskr.caching import STATIC_MAX_AGE, PageCache, entry_size
 from flaskr.db import get_db
+from flaskr.tags import save_tags
 
 
 def test_anonymous_page_revalidates_with_etag(client):
@@ -386,3 +390,44 @@ def test_no_watch_is_opened_while_the_database_file_is_read_only(app, client, re
     client.get("/")
     assert cache.watch is not None
     assert renders == ["blog/index.html"] * 3
+
+
+def test_a_scheduled_post_appears_on_cached_pages_at_its_time(app, client):
+    # Two seconds ahead, to the second as stored, so that the pages below are made before.
+    due = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
+    with app.app_context():
+        db = get_db()
+        db.execute(
+            "INSERT INTO post (title, body, author_id, created) VALUES ('due soon', '', 1, ?)",
+            (due.strftime("%Y-%m-%d %H:%M:%S"),),
+        )
+        save_tags(db, 2, ["desk"])
+        save_tags(db, 1, ["desk"])
+    paths = ("/", "/tag/desk", "/search?q=due", "/feed.atom", "/user/test")
+    before = [client.get(path).data for path in paths]
+    assert not [page for page in before if b"/2/due-soon" in page]
+    # Served from the cache while the post is still to come.
+    assert [client.get(path).data for path in paths] == before
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.05)
+    # No write since: the cache itself knows the time has come.
+    assert all(b"/2/due-soon" in client.get(path).data for path in paths)
+
+
+def test_the_cache_reads_the_next_publication_at_each_generation(app, client, monkeypatch):
+    client.get("/")
+    cache = app.extensions["page_cache"]
+    assert cache.next_publication is None
+    with app.app_context():
+        get_db().execute(
+            "INSERT INTO post (title, body, author_id, created)"
+            " VALUES ('far', '', 1, '2999-01-01 00:00:00')"
+        )
+    client.get("/")
+    assert cache.next_publication == "2999-01-01 00:00:00"
+    generation = cache.generation
+    client.get("/")
+    assert cache.generation == generation
+    # Once the clock passes it, a new generation starts without any write.
+    monkeypatch.setattr(caching, "now", lambda: "2999-01-01 00:00:00")
+    client.get("/")
+    assert cache.generation == generation + 1

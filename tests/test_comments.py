@@ -66,7 +66,12 @@ def test_comment_validation(client, auth, count, body, message):
     auth.login()
     response = comment(client, body)
     assert response.status_code == 400
-    assert message in response.data
+    # The post's page, the message beside the field that keeps what was typed.
+    page = response.data
+    assert b"<h1>test title</h1>" in page
+    assert b'<p id="comment-body-error" class="field-error">' + message + b"</p>" in page
+    assert b'aria-invalid="true"' in page and b'aria-describedby="comment-body-error"' in page
+    assert f">{body}</textarea>".encode() in page
     assert count("comment") == 0
 
 

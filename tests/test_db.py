@@ -96,6 +96,9 @@ def test_upgrade_keeps_a_tutorial_database_working(make_app, tmp_path):
     assert str(posts[1]["created"]) == "2018-02-01 12:30:00"
 
     client = app.test_client()
+    # Every post is still published, dated as before.
+    index = client.get("/").data
+    assert b"first" in index and b"on 2018-02-01" in index
     response = client.post("/auth/login", data={"username": "test", "password": "test"})
     assert response.headers["Location"] == "/"
     page = client.get("/").data

@@ -13,7 +13,7 @@ from markup import live_markup
 from werkzeug.security import generate_password_hash
 
 from flaskr import portability
-from flaskr.db import connect, get_db, init_db, migrations, split_statements
+from flaskr.db import connect, get_db, init_db, migrations, split_statements, transaction
 
 
 def fill_site(app, client, auth):
@@ -347,6 +347,11 @@ USER = minimal_site()["users"][0]
         (minimal_site(posts=post_with(author_id=9)), "posts[0].author_id names no row (9)"),
         (minimal_site(posts=post_with(title="")), "posts[0].title must not be empty"),
         (minimal_site(posts=post_with(title=7)), "posts[0].title must be text"),
+        (minimal_site(posts=[7]), "posts[0] must have exactly the fields id, author_id, title"),
+        (
+            minimal_site(posts=post_with(image_alt="x" * 1001)),
+            "posts[0].image_alt must be at most 1000 characters",
+        ),
         (
             minimal_site(posts=post_with(title="t" * 201)),
             "posts[0].title must be at most 200 characters",
@@ -359,7 +364,10 @@ USER = minimal_site()["users"][0]
             minimal_site(posts=post_with(body="a\x00b")),
             "posts[0].body must not contain NUL characters",
         ),
-        (minimal_site(posts=post_with(state="draft")), "posts[0].state must be one of published"),
+        (
+            minimal_site(posts=post_with(state="hidden")),
+            "posts[0].state must be one of published, draft, scheduled",
+        ),
         (
             minimal_site(posts=post_with(created="yesterday")),
             "posts[0].created must be a time like",
@@ -607,3 +615,29 @@ def test_a_guest_comment_can_be_deleted_by_the_post_author(empty_app, tmp_path):
     client.post("/auth/login", data={"username": "ann", "password": "long enough"})
     assert client.post("/comment/1/delete").status_code == 302
     assert b"Jane" not in client.get("/1", follow_redirects=True).data
+
+
+def test_drafts_and_scheduled_posts_keep_their_state(app, empty_app, tmp_path, query):
+    with app.app_context(), transaction() as db:
+        db.execute(
+            "INSERT INTO post (title, body, author_id, draft, image_alt)"
+            " VALUES ('draft', '', 1, 1, 'an owl')"
+        )
+        db.execute(
+            "INSERT INTO post (title, body, author_id, created)"
+            " VALUES ('later', '', 1, '2999-01-01 00:00:00')"
+        )
+    path = tmp_path / "site.zip"
+    assert run(app, "export", str(path))[0] == 0
+    posts = json.loads(read_zip(path)["site.json"])["posts"]
+    assert [p["state"] for p in posts] == ["published", "draft", "scheduled"]
+    assert run(empty_app, "import", str(path))[0] == 0
+    with empty_app.app_context():
+        rows = get_db().execute("SELECT title, draft, image_alt FROM post ORDER BY id").fetchall()
+    assert [tuple(row) for row in rows] == [
+        ("test title", 0, ""),
+        ("draft", 1, "an owl"),
+        ("later", 0, ""),
+    ]
+    index = empty_app.test_client().get("/").data
+    assert b"test title" in index and b"draft" not in index and b"later" not in index

@@ -2,6 +2,8 @@
 
 import io
 import os
+import re
+import time
 
 import pytest
 from images import (
@@ -312,7 +314,8 @@ def test_missing_title_with_image_stores_nothing(client, auth, uploads, count):
     response = post_image(client, image_bytes("PNG"), title="")
     assert b"Title is required." in response.data
     assert count("post") == 1
-    assert uploads() == []
+    # Only kept aside for the writer (tests/test_blog.py), not among the site's images.
+    assert uploads() == ["pending"]
 
 
 def test_failed_write_leaves_no_file(query, client, auth, uploads, count):
@@ -411,3 +414,55 @@ def test_image_work_waits_for_a_free_slot_then_answers_503(
     assert b"The server is busy processing images." in response.data
     assert snapshot() == before
     assert post_image(client, image_bytes("PNG")).status_code == 302
+
+
+def test_a_chosen_image_waits_for_its_writer_only(app, client, auth, uploads, query):
+    auth.login()
+    page = post_image(client, image_bytes("PNG"), title=" ").data.decode()
+    assert "Current image (not saved yet):" in page
+    (address,) = re.findall(r'src="(/uploads/pending/\w+\.png)"', page)
+    served, data = fetch(client, address)
+    assert served.status_code == 200 and data.startswith(b"\x89PNG")
+    assert "no-store" in served.headers["Cache-Control"]
+    other = app.test_client()
+    assert other.get(address).status_code == 404
+    other.post("/auth/login", data={"username": "other", "password": "other"})
+    assert other.get(address).status_code == 404
+    # A preview shows it in the post, described as the writer says.
+    data = {"title": "t", "body": "", "action": "preview", "image_alt": "owl"}
+    page = client.post("/create", data=data).data.decode()
+    assert re.search(rf'<img class="post-image" src="{address}"\s+alt="owl"', page)
+    # Sent again without the file, the post gets the image chosen before.
+    assert client.post("/create", data={"title": "kept", "body": ""}).status_code == 302
+    (name,) = [n for n in uploads() if n != "pending"]
+    assert os.listdir(os.path.join(app.config["UPLOAD_FOLDER"], "pending")) == []
+    assert client.get(address).status_code == 404
+    assert query("SELECT image FROM post WHERE id = 2") == [(name,)]
+
+
+def test_a_chosen_image_can_be_dropped_and_expires(app, client, auth, monkeypatch):
+    auth.login()
+    pending = os.path.join(app.config["UPLOAD_FOLDER"], "pending")
+    post_image(client, image_bytes("PNG"), title="")
+    page = client.post("/create", data={"title": "", "body": "", "remove_image": "1"}).data
+    assert b"Current image" not in page and os.listdir(pending) == []
+    post_image(client, image_bytes("PNG"), title="")
+    # Not for another form: a post's edit form does not offer it.
+    assert b"not saved yet" not in client.post("/1/update", data={"title": ""}).data
+    # After an hour it is forgotten.
+    later = time.time() + flaskr_uploads.PENDING_SECONDS + 1
+    monkeypatch.setattr(flaskr_uploads.time, "time", lambda: later)
+    assert b"not saved yet" not in client.post("/create", data={"title": ""}).data
+    # Files left by writers who went away are removed when the next one comes.
+    left = os.path.join(pending, f"{'a' * 32}.png")
+    open(left, "wb").close()
+    os.utime(left, (0, 0))
+    recent = os.path.join(pending, f"{'b' * 32}.png")
+    open(recent, "wb").close()
+    os.utime(recent, (later, later))
+    post_image(client, image_bytes("PNG"), title="")
+    assert len(os.listdir(pending)) == 2 and not os.path.exists(left)
+    os.remove(recent)
+    # A pending file gone from the disk leaves the post without an image.
+    os.remove(os.path.join(pending, os.listdir(pending)[0]))
+    assert client.post("/create", data={"title": "t", "body": ""}).status_code == 302

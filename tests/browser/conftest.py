@@ -6,6 +6,7 @@ browser fails these tests; elsewhere it skips them with the command that install
 
 import io
 import os
+import re
 import sqlite3
 import uuid
 from pathlib import Path
@@ -187,10 +188,13 @@ class Flows:
         if tags:
             page.get_by_label("Tags").fill(tags)
         if image:
-            page.get_by_label("Image").set_input_files(image)
-        page.get_by_role("button", name="Save").click()
-        page.wait_for_url("/")
-        return self.post_id(page, title)
+            page.get_by_label("Image", exact=True).set_input_files(image)
+        page.get_by_role("button", name="Publish", exact=True).click()
+        # The writer lands on the post's own page; callers go on from the index.
+        page.wait_for_url(re.compile(r"/\d+/[^/]+$"))
+        post_id = int(page.url.rsplit("/", 2)[1])
+        page.goto("/")
+        return post_id
 
     def post_id(self, page, title):
         """The id of the post with this title on the current list page, from its Edit link."""

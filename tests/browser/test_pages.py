@@ -26,6 +26,7 @@ PAGES = {
     "author": ("/user/{username}", True),
     "update": ("/{post_id}/update", True),
     "create": ("/create", True),
+    "drafts": ("/drafts", True),
     "login": ("/auth/login", False),
     "register": ("/auth/register", False),
     # Typed or followed from elsewhere, /auth/logout asks before logging out.
@@ -231,7 +232,7 @@ def test_focus_is_visible(new_page, flows, scheme):
         page.get_by_role("link", name="Skip to content"),
         page.get_by_role("button", name="Log Out"),
         page.get_by_label("Title"),
-        page.get_by_role("button", name="Save"),
+        page.get_by_role("button", name="Update", exact=True),
         page.get_by_role("button", name="Delete"),
     ):
         tab_to(page, target)
@@ -272,8 +273,10 @@ def test_the_whole_flow_works_by_keyboard(page, flows, server):
     keyboard.press("Tab")
     keyboard.press("Enter")
 
-    expect(page).to_have_url(re.compile(r"/$"))
-    expect(page.locator("article.post").first).to_contain_text(title)
+    # Enter in a field submits with the form's first button, Publish: on to the post.
+    expect(page).to_have_url(re.compile(r"/\d+/[^/]+$"))
+    expect(page.get_by_role("alert")).to_have_text("Published.")
+    expect(page.locator("article.post-detail h1")).to_have_text(title)
     assert server.count_posts(title) == 1
 
     # The skip link takes the keyboard past the navigation, to the page's content.

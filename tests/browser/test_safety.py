@@ -84,7 +84,7 @@ def test_hostile_titles_and_bodies_never_run_script(new_page, flows):
     for payload in HOSTILE:
         title = f"{marker} {payload}"
         ids[payload] = flows.create_post(page, title, f"{payload}\n{payload}", tags=marker)
-        # Saving leads to the index, the new post first.
+        # The index shows the new post first.
         card = page.locator("article.post").first
         expect(card.locator("h2")).to_have_text(title)
         expect(card.locator(".body")).to_have_text(f"{payload}\n{payload}")
@@ -116,7 +116,7 @@ def test_hostile_titles_and_bodies_never_run_script(new_page, flows):
     page.goto("/create")
     page.get_by_label("Title").evaluate("input => input.removeAttribute('required')")
     page.get_by_label("Body").fill(HOSTILE[0])
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Publish", exact=True).click()
     expect(page.get_by_role("alert")).to_have_text("Title is required.")
     expect(page.get_by_label("Body")).to_have_value(HOSTILE[0])
 
@@ -152,7 +152,7 @@ def test_hostile_tags_and_searches_are_shown_as_text(new_page, flows):
         page.goto("/create")
         page.get_by_label("Title").fill("Tagged")
         page.get_by_label("Tags").fill(payload)
-        page.get_by_role("button", name="Save").click()
+        page.get_by_role("button", name="Publish", exact=True).click()
         expect(page.get_by_role("alert")).to_contain_text(f"'{payload.lower()[:30]}")
         expect(page.get_by_label("Tags")).to_have_value(payload)
         expect(page.locator(f"main {INJECTED}")).to_have_count(0)
