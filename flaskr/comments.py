@@ -46,7 +46,7 @@ def comment_page(post):
 
 
 def get_comment(id):
-    """Return a comment the current user may delete: its own, or one on its own post.
+    """Return a comment the current user may delete: its own, one on its own post, any for an admin.
 
     Aborts with 404 if there is no such comment and 403 for anyone else.
     """
@@ -61,7 +61,9 @@ def get_comment(id):
     )
     if comment is None:
         abort(404, f"Comment id {id} doesn't exist.")
-    if g.user["id"] not in (comment["author_id"], comment["post_author_id"]):
+    if g.user["id"] not in (comment["author_id"], comment["post_author_id"]) and (
+        g.user["role"] != "admin"
+    ):
         abort(403, "Only the comment's author or the post's author can delete this comment.")
     return comment
 

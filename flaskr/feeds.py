@@ -14,6 +14,7 @@ from email.utils import format_datetime
 from flask import Blueprint, abort, make_response, render_template, request, url_for
 from markupsafe import Markup
 
+from .admin import site_title
 from .auth import find_user
 from .blog import AUTHOR_QUERY, INDEX_QUERY, TAG_PAGE_QUERY, post_url
 from .caching import cached_page
@@ -151,7 +152,7 @@ def feed_response(format, feed, query, params=()):
 def site(format):
     """The newest posts as an Atom, RSS or JSON feed."""
     feed = {
-        "title": "Flaskr",
+        "title": site_title(),
         "description": "The newest posts.",
         "home": url_for("index", _external=True),
     }
@@ -166,7 +167,7 @@ def tag(name, format):
     if tag_id is None:
         abort(404, f"No post is tagged '{normalize(name)}'.")
     feed = {
-        "title": f"Flaskr: {normalize(name)}",
+        "title": f"{site_title()}: {normalize(name)}",
         "description": f"The newest posts tagged '{normalize(name)}'.",
         "home": url_for("blog.tag", name=normalize(name), _external=True),
     }
@@ -181,7 +182,7 @@ def author(username, format):
     if user is None:
         abort(404, f"There is no user {username}.")
     feed = {
-        "title": f"Flaskr: {user['username']}",
+        "title": f"{site_title()}: {user['username']}",
         "description": f"The newest posts by {user['username']}.",
         "home": url_for("blog.author", username=user["username"], _external=True),
     }

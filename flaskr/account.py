@@ -1,0 +1,179 @@
+"""Each user's own account: the settings page, password changes, sessions and reset links."""
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from .admin import LINK_INVALID, RESET, find_link, use_link
+from .auth import (
+    check_password,
+    end_other_sessions,
+    hash_password,
+    login_required,
+    password_problem,
+    session_lifetime,
+)
+from .db import get_db, transaction
+from .forms import PASSWORD_MAX, FormError, text_field
+
+bp = Blueprint("account", __name__)
+
+# Browsers and systems as their User-Agent names them, the first match winning: the
+# browsers built on another one name it too (Edge says Chrome, Chrome says Safari).
+BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Chromium/", "Chromium"),
+    ("Safari/", "Safari"),
+    ("curl/", "curl"),
+)
+SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iOS"),
+    ("Windows", "Windows"),
+    ("CrOS", "ChromeOS"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
+
+# The password fields of the forms, whose errors are shown beside them.
+CURRENT_FIELD = "current_password"
+REPEAT_FIELD = "repeat_password"
+
+SESSIONS_QUERY = (
+    "SELECT rowid AS id, user_agent, address, created, last_seen FROM user_session"
+    " WHERE user_id = ? AND created > datetime('now', ?) ORDER BY last_seen DESC, rowid DESC"
+)
+
+
+def describe_agent(user_agent):
+    """Return 'Browser on System' for a User-Agent ('Unknown browser' when unrecognised)."""
+    browser = next((name for mark, name in BROWSERS if mark in user_agent), "Unknown browser")
+    system = next((name for mark, name in SYSTEMS if mark in user_agent), None)
+    return f"{browser} on {system}" if system else browser
+
+
+def user_sessions():
+    """Return the current user's unexpired sessions, most recently seen first."""
+    return get_db().execute(SESSIONS_QUERY, (g.user["id"], session_lifetime())).fetchall()
+
+
+def render_settings(status=200, **context):
+    """Render the settings page with the user's sessions."""
+    return (
+        render_template(
+            "account/settings.html",
+            sessions=user_sessions(),
+            describe_agent=describe_agent,
+            errors=context.pop("errors", {}),
+            **context,
+        ),
+        status,
+    )
+
+
+def read_new_password(username):
+    """Return (new password, {field: error}) from the new and repeated password fields."""
+    errors = {}
+    try:
+        new = text_field("new_password", "New password", PASSWORD_MAX, "New password is required.")
+    except FormError as e:
+        return None, {"new_password": str(e)}
+    problem = password_problem(username, new)
+    if problem is not None:
+        errors["new_password"] = problem
+    elif request.form.get("repeat_password", "") != new:
+        errors[REPEAT_FIELD] = "The two new passwords differ."
+    return new, errors
+
+
+@bp.route("/settings")
+@login_required
+def settings():
+    """Show the user's settings: password and sessions."""
+    return render_settings()
+
+
+@bp.route("/settings/password", methods=("POST",))
+@login_required
+def change_password():
+    """Change the password; every other session of the user ends, this one continues."""
+    user = get_db().execute("SELECT * FROM user WHERE id = ?", (g.user["id"],)).fetchone()
+    try:
+        current = text_field("current_password", "Current password", PASSWORD_MAX)
+    except FormError as e:
+        return render_settings(400, errors={"current_password": str(e)})
+    new, errors = read_new_password(user["username"])
+    if not errors and not check_password(user, current)[0]:
+        errors[CURRENT_FIELD] = "Incorrect password."
+    if errors:
+        return render_settings(400, errors=errors)
+    hashed = hash_password(new)
+    with transaction() as db:
+        db.execute("UPDATE user SET password = ? WHERE id = ?", (hashed, user["id"]))
+        end_other_sessions(db, user["id"])
+    current_app.logger.info("password changed by %r from %s", user["username"], request.remote_addr)
+    flash("Password changed. Every other session of yours has been logged out.")
+    return redirect(url_for("account.settings"))
+
+
+@bp.route("/settings/sessions/<int:id>/logout", methods=("POST",))
+@login_required
+def end_one_session(id):
+    """Log out one of the user's sessions (this one included)."""
+    with transaction() as db:
+        ended = db.execute(
+            "DELETE FROM user_session WHERE rowid = ? AND user_id = ?", (id, g.user["id"])
+        ).rowcount
+    if not ended:
+        abort(404, "There is no such session of yours.")
+    if id == g.user["session_id"]:
+        session.clear()
+        return redirect(url_for("index"))
+    flash("That session is logged out.")
+    return redirect(url_for("account.settings"))
+
+
+@bp.route("/settings/sessions/logout-others", methods=("POST",))
+@login_required
+def end_other_user_sessions():
+    """Log out every session of the user but this one."""
+    with transaction() as db:
+        end_other_sessions(db, g.user["id"])
+    flash("Every other session of yours is logged out.")
+    return redirect(url_for("account.settings"))
+
+
+@bp.route("/account/reset/<token>", methods=("GET", "POST"))
+def reset_password(token):
+    """Set a new password with a one-time link from an admin; every session of the user ends."""
+    link = find_link(get_db(), RESET, token)
+    if link is None:
+        abort(404, LINK_INVALID[RESET])
+    if request.method == "GET":
+        return render_template("account/reset.html", errors={}, username=link["username"])
+    new, errors = read_new_password(link["username"])
+    if errors:
+        return render_template("account/reset.html", errors=errors, username=link["username"]), 400
+    hashed = hash_password(new)
+    with transaction() as db:
+        # Spent under the write lock: two uses of one link at once cannot both succeed.
+        if use_link(db, RESET, token) is None:
+            abort(404, LINK_INVALID[RESET])
+        db.execute("UPDATE user SET password = ? WHERE id = ?", (hashed, link["user_id"]))
+        end_other_sessions(db, link["user_id"])
+    current_app.logger.info("password reset by link for %r", link["username"])
+    flash("Your password is set. Log in with it.")
+    return redirect(url_for("auth.login"))
