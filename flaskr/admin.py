@@ -43,6 +43,8 @@ USERS_PER_PAGE = 50
 SITE_TITLE_MAX = 100
 SITE_DESCRIPTION_MAX = 300
 DEFAULT_SITE_TITLE = "Flaskr"
+# The settings kept in site_setting.
+SETTING_NAMES = ("title", "description", "registration_open")
 
 USERS_QUERY = (
     "SELECT u.id, u.username, u.role, u.suspended, u.joined, u.last_login,"
