@@ -1,5 +1,7 @@
 """Each user's own account: the settings page, password changes, sessions and reset links."""
 
+import io
+
 from flask import (
     Blueprint,
     abort,
@@ -23,7 +25,11 @@ from .auth import (
     session_lifetime,
 )
 from .db import get_db, transaction
-from .forms import PASSWORD_MAX, FormError, text_field
+from .forms import BIO_MAX, DISPLAY_NAME_MAX, PASSWORD_MAX, FormError, text_field
+from .uploads import delete_image, image_slots, read_image, stored_image
+
+# An avatar's width and height in pixels: shown at 96 at most, sharp on dense screens.
+AVATAR_SIZE = 192
 
 bp = Blueprint("account", __name__)
 
@@ -71,10 +77,12 @@ def user_sessions():
 
 
 def render_settings(status=200, **context):
-    """Render the settings page with the user's sessions."""
+    """Render the settings page with the user's profile and sessions."""
+    user = get_db().execute("SELECT * FROM user WHERE id = ?", (g.user["id"],)).fetchone()
     return (
         render_template(
             "account/settings.html",
+            user=user,
             sessions=user_sessions(),
             describe_agent=describe_agent,
             errors=context.pop("errors", {}),
@@ -104,6 +112,52 @@ def read_new_password(username):
 def settings():
     """Show the user's settings: password and sessions."""
     return render_settings()
+
+
+def read_avatar(file):
+    """Return an uploaded avatar as (JPEG bytes, "jpg"), cropped square and small, or None.
+
+    The upload goes through the posts' pipeline first (recognised by decoding, limited in
+    bytes, pixels and frames, re-encoded); its first frame is then cropped and scaled.
+    """
+    image = read_image(file)
+    if image is None:
+        return None
+    from PIL import Image, ImageOps
+
+    with image_slots.held(), Image.open(io.BytesIO(image[0])) as decoded:
+        # Transparent parts become white, not black, once the alpha channel is dropped.
+        canvas = Image.new("RGBA", decoded.size, "white")
+        canvas.alpha_composite(decoded.convert("RGBA"))
+        square = ImageOps.fit(canvas.convert("RGB"), (AVATAR_SIZE, AVATAR_SIZE))
+        out = io.BytesIO()
+        square.save(out, format="JPEG", quality=85)
+    return out.getvalue(), "jpg"
+
+
+@bp.route("/settings/profile", methods=("POST",))
+@login_required
+def profile():
+    """Save the display name, bio and avatar shown on the author's pages."""
+    try:
+        display_name = text_field("display_name", "Display name", DISPLAY_NAME_MAX).strip()
+        bio = text_field("bio", "Bio", BIO_MAX).strip()
+        avatar = read_avatar(request.files.get("avatar"))
+    except FormError as e:
+        return render_settings(400, errors={"profile": str(e)})
+    if "\n" in display_name or "\r" in display_name:
+        return render_settings(400, errors={"profile": "Display name must be one line."})
+    with stored_image(avatar) as new_avatar, transaction() as db:
+        (old,) = db.execute("SELECT avatar FROM user WHERE id = ?", (g.user["id"],)).fetchone()
+        kept = None if request.form.get("remove_avatar") else old
+        db.execute(
+            "UPDATE user SET display_name = ?, bio = ?, avatar = ? WHERE id = ?",
+            (display_name, bio, new_avatar or kept, g.user["id"]),
+        )
+    if old != (new_avatar or kept):
+        delete_image(old)
+    flash("Profile saved.")
+    return redirect(url_for("account.settings"))
 
 
 @bp.route("/settings/password", methods=("POST",))

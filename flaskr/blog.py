@@ -59,6 +59,7 @@ def slugify(title):
 # own index); list pages add a WHERE clause and an order.
 POST_QUERY = (
     "SELECT p.id, p.title, p.body, p.created, p.updated, p.author_id, p.image, u.username,"
+    " u.display_name, u.avatar AS author_avatar, u.bio AS author_bio,"
     " (SELECT COUNT(*) FROM post_like l WHERE l.post_id = p.id) AS likes,"
     " (SELECT COUNT(*) FROM comment c WHERE c.post_id = p.id) AS comments"
     " FROM post p JOIN user u ON p.author_id = u.id"

@@ -1,8 +1,12 @@
 """Each user's account: password changes, sessions, reset links and invites."""
 
+import io
+import os
 import re
 
 import pytest
+from images import image_bytes
+from PIL import Image
 
 from flaskr.account import describe_agent
 
@@ -267,3 +271,71 @@ def test_last_login_is_recorded(auth, query):
     assert query("SELECT last_login FROM user WHERE id = 1") == [(None,)]
     auth.login()
     assert query("SELECT last_login IS NOT NULL FROM user WHERE id = 1") == [(1,)]
+
+
+def upload(client, data, image=None):
+    """Post the profile form, with an avatar file when image (bytes) is given."""
+    if image is not None:
+        data = {**data, "avatar": (io.BytesIO(image), "me.png")}
+    return client.post("/settings/profile", data=data, content_type="multipart/form-data")
+
+
+def test_display_name_shows_in_bylines_and_falls_back_to_the_username(client, auth, query):
+    auth.login()
+    response = upload(client, {"display_name": " Tess Tester ", "bio": ""})
+    assert response.headers["Location"] == "/settings"
+    assert query("SELECT display_name FROM user WHERE id = 1") == [("Tess Tester",)]
+    assert b"by Tess Tester on 2018-01-01" in client.get("/").data
+    upload(client, {"display_name": "", "bio": ""})
+    assert b"by test on 2018-01-01" in client.get("/").data
+
+
+def test_bio_is_plain_text_with_links_on_author_and_post_pages(app, client, auth):
+    auth.login()
+    upload(client, {"display_name": "Tess", "bio": "I *write*. <b>x</b> https://example.org"})
+    visitor = app.test_client()
+    for path in ("/user/test", "/1/test-title"):
+        page = visitor.get(path).get_data(as_text=True)
+        assert "I *write*. &lt;b&gt;x&lt;/b&gt;" in page
+        assert 'href="https://example.org"' in page
+    assert "Tess <span" in visitor.get("/user/test").get_data(as_text=True)
+
+
+def test_avatar_is_cropped_square_small_and_shown(app, client, auth, query):
+    auth.login()
+    upload(client, {"display_name": "", "bio": ""}, image_bytes("PNG", size=(400, 200)))
+    ((name,),) = query("SELECT avatar FROM user WHERE id = 1")
+    assert name.endswith(".jpg")
+    with client.get(f"/uploads/{name}") as response:
+        stored = Image.open(io.BytesIO(response.data))
+        assert (stored.format, stored.size) == ("JPEG", (192, 192))
+    visitor = app.test_client()
+    for path in ("/user/test", "/1/test-title"):
+        assert f'src="/uploads/{name}"' in visitor.get(path).get_data(as_text=True)
+    # A new avatar replaces the old file; removing leaves none.
+    upload(client, {"display_name": "", "bio": ""}, image_bytes("GIF"))
+    ((second,),) = query("SELECT avatar FROM user WHERE id = 1")
+    assert os.listdir(app.config["UPLOAD_FOLDER"]) == [second]
+    upload(client, {"display_name": "", "bio": "", "remove_avatar": "1"})
+    assert query("SELECT avatar FROM user WHERE id = 1") == [(None,)]
+    assert os.listdir(app.config["UPLOAD_FOLDER"]) == []
+
+
+@pytest.mark.parametrize(
+    ("data", "image", "message"),
+    [
+        ({"display_name": "d" * 65}, None, "Display name must be at most 64 characters."),
+        ({"display_name": "a\nb"}, None, "Display name must be one line."),
+        ({"bio": "b" * 501}, None, "Bio must be at most 500 characters."),
+        ({}, b"not an image", "The image must be a PNG, JPEG, GIF or WebP file."),
+    ],
+)
+def test_profile_refuses_bad_input_and_writes_nothing(client, auth, snapshot, data, image, message):
+    auth.login()
+    before = snapshot()
+    response = upload(client, data, image)
+    assert response.status_code == 400
+    assert f'<p id="profile-error" class="field-error" role="alert">{message}</p>' in (
+        response.get_data(as_text=True)
+    )
+    assert snapshot() == before

@@ -197,6 +197,8 @@ CASES = (
     case("cross-site password change", "POST", "/settings/password", 403, CROSS_SITE,
          data={"current_password": "test", "new_password": "a new secret",
                "repeat_password": "a new secret"}, headers={"Origin": "null"}),
+    case("over-long display name", "POST", "/settings/profile", 400,
+         b"Display name must be at most 64 characters.", data={"display_name": "d" * 65}),
     case("another user's session", "POST", "/settings/sessions/999/logout", 404,
          b"There is no such session of yours."),
     case("cross-site log out others", "POST", "/settings/sessions/logout-others", 403,
