@@ -1,6 +1,10 @@
 """Each user's own account: the settings page, password changes, sessions and reset links."""
 
 import io
+import json
+import os
+import tempfile
+import zipfile
 
 from flask import (
     Blueprint,
@@ -11,11 +15,12 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_file,
     session,
     url_for,
 )
 
-from .admin import LINK_INVALID, RESET, find_link, use_link
+from .admin import LINK_INVALID, RESET, delete_user, find_link, remove_images, use_link
 from .auth import (
     check_password,
     end_other_sessions,
@@ -26,7 +31,9 @@ from .auth import (
 )
 from .db import get_db, transaction
 from .forms import BIO_MAX, DISPLAY_NAME_MAX, PASSWORD_MAX, FormError, text_field
-from .uploads import delete_image, image_slots, read_image, stored_image
+from .portability import markdown_file, slug, timestamp
+from .tags import with_tags
+from .uploads import delete_image, image_slots, read_image, stored_image, upload_folder
 
 # An avatar's width and height in pixels: shown at 96 at most, sharp on dense screens.
 AVATAR_SIZE = 192
@@ -231,3 +238,89 @@ def reset_password(token):
     current_app.logger.info("password reset by link for %r", link["username"])
     flash("Your password is set. Log in with it.")
     return redirect(url_for("auth.login"))
+
+
+def write_export(archive, user):
+    """Write a user's posts (Markdown with front matter), their images and comments into a zip."""
+    db = get_db()
+    posts = with_tags(
+        db.execute(
+            "SELECT id, title, body, 'published' AS state, created, updated, image"
+            " FROM post WHERE author_id = ? ORDER BY id",
+            (user["id"],),
+        )
+    )
+    for post in posts:
+        post["created"], post["updated"] = timestamp(post["created"]), timestamp(post["updated"])
+        if post["image"]:
+            # Named after the post, as the site export names them.
+            stored = post["image"]
+            post["image"] = f"images/{post['id']}.{stored.rsplit('.', 1)[1]}"
+            try:
+                archive.write(os.path.join(upload_folder(), stored), post["image"])
+            except FileNotFoundError:
+                post["image"] = None
+        text = markdown_file(post, user["username"], post["tags"])
+        archive.writestr(f"posts/{post['id']}-{slug(post['title'])}.md", text)
+    comments = [
+        {**dict(row), "created": timestamp(row["created"])}
+        for row in db.execute(
+            "SELECT c.id, c.post_id, p.title AS post_title, c.created, c.body"
+            " FROM comment c JOIN post p ON p.id = c.post_id WHERE c.author_id = ? ORDER BY c.id",
+            (user["id"],),
+        )
+    ]
+    archive.writestr("comments.json", json.dumps(comments, ensure_ascii=False, indent=1) + "\n")
+    profile = {
+        "username": user["username"],
+        "display_name": user["display_name"],
+        "bio": user["bio"],
+        "joined": timestamp(user["joined"]),
+    }
+    archive.writestr("profile.json", json.dumps(profile, ensure_ascii=False, indent=1) + "\n")
+
+
+@bp.route("/settings/export")
+@login_required
+def export():
+    """Download everything the user wrote as one zip file."""
+    user = get_db().execute("SELECT * FROM user WHERE id = ?", (g.user["id"],)).fetchone()
+    # On disk, not in memory: a user's images can add up to far more than a request may hold.
+    spool = tempfile.TemporaryFile()
+    db = get_db()
+    db.execute("BEGIN")
+    try:
+        with zipfile.ZipFile(spool, "w", zipfile.ZIP_DEFLATED) as archive:
+            write_export(archive, user)
+    finally:
+        db.execute("COMMIT")
+    spool.seek(0)
+    current_app.logger.info("export by %r", user["username"])
+    return send_file(
+        spool,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=f"{user['username']}-flaskr-export.zip",
+    )
+
+
+@bp.route("/settings/delete", methods=("POST",))
+@login_required
+def delete_account():
+    """Delete the account with everything in it, after the password and a confirmation."""
+    user = get_db().execute("SELECT * FROM user WHERE id = ?", (g.user["id"],)).fetchone()
+    try:
+        password = text_field("delete_password", "Password", PASSWORD_MAX)
+    except FormError as e:
+        return render_settings(400, errors={"delete_password": str(e)})
+    if not request.form.get("confirm"):
+        return render_settings(400, errors={"confirm": "Tick the box to confirm."})
+    if not check_password(user, password)[0]:
+        return render_settings(400, errors={"delete_password": "Incorrect password."})
+    with transaction() as db:
+        images = delete_user(db, user["id"])
+    remove_images(images)
+    session.clear()
+    current_app.logger.info("account deleted by %r from %s", user["username"], request.remote_addr)
+    flash("Your account is deleted, with everything you wrote.")
+    return redirect(url_for("index"))

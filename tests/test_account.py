@@ -1,8 +1,10 @@
 """Each user's account: password changes, sessions, reset links and invites."""
 
 import io
+import json
 import os
 import re
+import zipfile
 
 import pytest
 from images import image_bytes
@@ -338,4 +340,93 @@ def test_profile_refuses_bad_input_and_writes_nothing(client, auth, snapshot, da
     assert f'<p id="profile-error" class="field-error" role="alert">{message}</p>' in (
         response.get_data(as_text=True)
     )
+    assert snapshot() == before
+
+
+def test_export_is_a_zip_of_markdown_images_and_comments(app, client, auth, query):
+    auth.login()
+    client.post(
+        "/create",
+        data={
+            "title": "Owls at night",
+            "body": "They *hoot*.",
+            "tags": "Birds, night",
+            "image": (io.BytesIO(image_bytes("PNG")), "owl.png"),
+        },
+        content_type="multipart/form-data",
+    )
+    client.post("/1/comment", data={"body": "my comment"})
+    query("INSERT INTO post (title, body, author_id) VALUES ('not mine', 'x', 2)")
+    with client.get("/settings/export") as response:
+        assert response.mimetype == "application/zip"
+        assert "attachment" in response.headers["Content-Disposition"]
+        data = response.data
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.testzip() is None
+        names = set(archive.namelist())
+        assert names == {
+            "posts/1-test-title.md",
+            "posts/2-owls-at-night.md",
+            "images/2.png",
+            "comments.json",
+            "profile.json",
+        }
+        text = archive.read("posts/2-owls-at-night.md").decode()
+        assert text.startswith('---\nid: 2\ntitle: "Owls at night"\nauthor: "test"\n')
+        assert 'state: "published"\n' in text and 'tags: ["birds", "night"]\n' in text
+        assert 'image: "images/2.png"\n' in text and text.endswith("---\n\nThey *hoot*.")
+        assert archive.read("images/2.png").startswith(b"\x89PNG")
+        (comment,) = json.loads(archive.read("comments.json"))
+        assert (comment["post_id"], comment["body"]) == (1, "my comment")
+        assert json.loads(archive.read("profile.json"))["username"] == "test"
+
+
+def test_export_leaves_out_a_missing_image_file(app, client, auth, query):
+    auth.login()
+    query("UPDATE post SET image = ? WHERE id = 1", (f"{1:032x}.png",))
+    with client.get("/settings/export") as response:
+        data = response.data
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert "image: null" in archive.read("posts/1-test-title.md").decode()
+
+
+def test_delete_account_removes_everything_and_frees_the_name(app, client, auth, query, caplog):
+    auth.login()
+    other = browser(app)
+    query("INSERT INTO post (title, body, author_id) VALUES ('theirs', 'x', 2)")
+    client.post("/2/comment", data={"body": "mine"})
+    client.post("/2/like")
+    response = client.post("/settings/delete", data={"delete_password": "test", "confirm": "1"})
+    assert response.headers["Location"] == "/"
+    assert "account deleted by 'test'" in caplog.text
+    assert logged_in_as(client) is None and logged_in_as(other) is None
+    for table, column in (
+        ("post", "author_id"),
+        ("comment", "author_id"),
+        ("post_like", "user_id"),
+    ):
+        assert query(f"SELECT COUNT(*) FROM {table} WHERE {column} = 1") == [(0,)]
+    assert query("SELECT username FROM user") == [("other",)]
+    response = client.post("/auth/register", data={"username": "test", "password": "long enough"})
+    assert response.headers["Location"] == "/auth/login"
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"delete_password": "wrong", "confirm": "1"}, "delete_password", "Incorrect password."),
+        ({"delete_password": "test"}, "confirm", "Tick the box to confirm."),
+        ({"delete_password": "\x00", "confirm": "1"}, "delete_password", "NUL"),
+    ],
+)
+def test_delete_account_needs_password_and_confirmation(
+    client, auth, snapshot, data, field, message
+):
+    auth.login()
+    before = snapshot()
+    response = client.post("/settings/delete", data=data)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert message in re.search(rf'<p id="{field}-error" class="field-error">([^<]*)</p>', page)[1]
+    assert f'aria-describedby="{field}-error"' in page
     assert snapshot() == before

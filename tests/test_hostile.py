@@ -199,6 +199,8 @@ CASES = (
                "repeat_password": "a new secret"}, headers={"Origin": "null"}),
     case("over-long display name", "POST", "/settings/profile", 400,
          b"Display name must be at most 64 characters.", data={"display_name": "d" * 65}),
+    case("delete account, wrong password", "POST", "/settings/delete", 400,
+         b"Incorrect password.", data={"delete_password": "nope", "confirm": "1"}),
     case("another user's session", "POST", "/settings/sessions/999/logout", 404,
          b"There is no such session of yours."),
     case("cross-site log out others", "POST", "/settings/sessions/logout-others", 403,
