@@ -334,6 +334,7 @@ USER = minimal_site()["users"][0]
             minimal_site(users=[{**USER, "password": "x" * 1025}]),
             "users[0].password must be at most 1024 characters",
         ),
+        (minimal_site(users=["ann"]), "users[0] must have exactly the fields id, username"),
         (minimal_site(users=[{**USER, "role": "owner"}]), "users[0].role must be one of admin"),
         (minimal_site(users=[{**USER, "joined": "then"}]), "users[0].joined must be a time"),
         (
