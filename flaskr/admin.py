@@ -46,10 +46,11 @@ DEFAULT_SITE_TITLE = "Flaskr"
 # The settings kept in site_setting.
 SETTING_NAMES = ("title", "description", "registration_open")
 
+# Newest accounts first: the ones an admin most often has to look at.
 USERS_QUERY = (
     "SELECT u.id, u.username, u.role, u.suspended, u.joined, u.last_login,"
     " (SELECT COUNT(*) FROM post p WHERE p.author_id = u.id) AS posts"
-    " FROM user u ORDER BY u.id LIMIT ? OFFSET ?"
+    " FROM user u ORDER BY u.id DESC LIMIT ? OFFSET ?"
 )
 
 

@@ -91,7 +91,8 @@ def test_admin_page_lists_users_with_counts_and_dates(client, admin, query):
 def test_admin_page_is_paginated(client, admin, query, monkeypatch):
     monkeypatch.setattr("flaskr.admin.USERS_PER_PAGE", 1)
     assert 'href="/admin?page=2"' in client.get("/admin").get_data(as_text=True)
-    assert b'href="/user/other"' in client.get("/admin?page=2").data
+    assert b'href="/user/other"' in client.get("/admin").data
+    assert b'href="/user/test"' in client.get("/admin?page=2").data
     assert client.get("/admin?page=3").status_code == 404
 
 
