@@ -19,6 +19,7 @@ from flask import (
     session,
     url_for,
 )
+from PIL import Image, ImageOps
 
 from .admin import LINK_INVALID, RESET, delete_user, find_link, remove_images, use_link
 from .auth import (
@@ -49,7 +50,6 @@ BROWSERS = (
     ("Chrome/", "Chrome"),
     ("Chromium/", "Chromium"),
     ("Safari/", "Safari"),
-    ("curl/", "curl"),
 )
 SYSTEMS = (
     ("Android", "Android"),
@@ -130,8 +130,6 @@ def read_avatar(file):
     image = read_image(file)
     if image is None:
         return None
-    from PIL import Image, ImageOps
-
     with image_slots.held(), Image.open(io.BytesIO(image[0])) as decoded:
         # Transparent parts become white, not black, once the alpha channel is dropped.
         canvas = Image.new("RGBA", decoded.size, "white")

@@ -73,7 +73,10 @@ def test_settings_needs_a_login(client):
             " (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
             "Safari on iOS",
         ),
-        ("curl/8.5.0", "curl"),
+        (
+            "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 Chrome/120.0 Mobile",
+            "Chrome on Android",
+        ),
         ("", "Unknown browser"),
     ],
 )
