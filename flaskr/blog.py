@@ -17,6 +17,7 @@ from flask import (
 )
 from werkzeug.routing import BaseConverter
 
+from .admin import log_action
 from .auth import find_user, login_required
 from .caching import cached_page
 from .db import get_db, transaction
@@ -249,4 +250,6 @@ def delete(id):
         post = get_post(id, check_author=g.user["role"] != "admin")
         db.execute("DELETE FROM post WHERE id = ?", (id,))
     delete_image(post["image"])
+    if post["author_id"] != g.user["id"]:
+        log_action("deleted the post", f"{id} by {post['username']}")
     return redirect(url_for("blog.index"))

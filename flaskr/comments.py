@@ -2,6 +2,7 @@
 
 from flask import Blueprint, abort, g, redirect
 
+from .admin import log_action
 from .auth import login_required
 from .blog import get_post, post_url
 from .db import get_db, transaction
@@ -94,4 +95,6 @@ def delete(id):
     comment = get_comment(id)
     with transaction() as db:
         db.execute("DELETE FROM comment WHERE id = ?", (id,))
+    if g.user["id"] not in (comment["author_id"], comment["post_author_id"]):
+        log_action("deleted the comment", f"{id} on post {comment['post_id']}")
     return redirect(post_url(get_post(comment["post_id"], check_author=False), _anchor="comments"))

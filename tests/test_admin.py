@@ -168,15 +168,18 @@ def test_delete_user_removes_everything_they_wrote(app, client, admin, query, ca
     assert query("SELECT COUNT(*) FROM post") == [(1,)]
 
 
-def test_admin_deletes_any_post_and_comment_but_edits_none(client, admin, query):
+def test_admin_deletes_any_post_and_comment_but_edits_none(client, admin, query, caplog):
     query("INSERT INTO post (title, body, author_id) VALUES ('spam', 'b', 2)")
     query("INSERT INTO comment (post_id, author_id, body) VALUES (2, 2, 'more spam')")
     page = client.get("/2/spam").get_data(as_text=True)
     assert "Delete post (admin)" in page and "Delete comment" in page
     assert client.get("/2/update").status_code == 403
-    assert client.post("/comment/1/delete").status_code == 302
-    assert client.post("/2/delete").headers["Location"] == "/"
+    with caplog.at_level(logging.INFO, logger="flaskr"):
+        assert client.post("/comment/1/delete").status_code == 302
+        assert client.post("/2/delete").headers["Location"] == "/"
     assert query("SELECT COUNT(*) FROM post WHERE id = 2") == [(0,)]
+    assert "admin 'test' deleted the comment '1 on post 2'" in caplog.text
+    assert "admin 'test' deleted the post '2 by other'" in caplog.text
 
 
 def test_authors_see_no_admin_delete_on_others_posts(client, auth, query):
