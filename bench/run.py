@@ -17,7 +17,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +29,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from live import Server as LiveServer  # noqa: E402  (the tests' live server, not a package)
+
 RESULTS = ROOT / "bench" / "results" / "latest.md"
 HOST = "127.0.0.1"
 THREADS = 4  # waitress worker threads
@@ -63,11 +65,11 @@ COMMON_SENTENCE = (
 COMMON_32 = " ".join(dict.fromkeys(re.findall(r"[a-z]+", COMMON_SENTENCE.lower())))
 SEARCH_TARGET_MS = 100
 
-# (label, path template); {post_id}, {author}, {tag} and {word} are filled per database.
+# (label, path template); {post}, {author}, {tag} and {word} are filled per database.
 PAGES = [
     ("hello", "/hello"),
     ("index", "/"),
-    ("post", "/{post_id}"),
+    ("post", "/{post}"),
     ("tag", "/tag/{tag}"),
     ("author", "/user/{author}"),
     ("search", "/search?q={word}"),
@@ -235,7 +237,12 @@ def link_tags(db, n, rng):
 
 
 def build_database(instance, n):
-    """Create the schema and fill it with authors and n posts in one transaction."""
+    """Create the schema and fill it with authors and n posts in one transaction.
+
+    Returns the middle post's path (its id and slug).
+    """
+    from flaskr.blog import slugify
+
     create_schema(instance)
     rng = random.Random(n)
     db = sqlite3.connect(instance / "flaskr.sqlite", isolation_level=None)
@@ -253,8 +260,9 @@ def build_database(instance, n):
         )
         link_tags(db, n, rng)
         db.execute("COMMIT")
-        post_id = db.execute("SELECT id FROM post ORDER BY id LIMIT 1 OFFSET ?", (n // 2,))
-        return post_id.fetchone()[0]
+        middle = db.execute("SELECT id, title FROM post ORDER BY id LIMIT 1 OFFSET ?", (n // 2,))
+        post_id, title = middle.fetchone()
+        return f"{post_id}/{slugify(title)}"
     finally:
         db.close()
 
@@ -274,86 +282,36 @@ def count_titles(database, prefix):
 # -- the server ---------------------------------------------------------------------------
 
 
-def free_port():
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+class Server(LiveServer):
+    """A live server (tests/live.py) on a fresh secret key, configured only by FLASKR_* variables.
 
+    One waitress process by default; workers=N runs scripts/workers.py's N processes instead.
+    """
 
-class Server:
-    """waitress serving Flaskr on a free loopback port, configured only by FLASKR_* variables."""
-
-    def __init__(self, instance, settings=None):
-        self.instance = instance
-        self.settings = settings or {}
-        self.port = free_port()
-        self.base = f"http://{HOST}:{self.port}"
-        self.stderr_path = instance / "server.stderr"
-        self.process = None
-
-    def __enter__(self):
+    def __init__(self, instance, settings=None, workers=None):
         env = {k: v for k, v in os.environ.items() if not k.startswith("FLASKR_")}
         env.update(
-            FLASKR_INSTANCE_PATH=str(self.instance),
+            FLASKR_INSTANCE_PATH=str(instance),
             FLASKR_SECRET_KEY=secrets.token_hex(32),
-            **self.settings,
+            **(settings or {}),
         )
-        with open(self.stderr_path, "wb") as stderr:
-            self.process = subprocess.Popen(
-                self.command(),
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                start_new_session=True,
-            )
-        try:
-            self.wait_healthy()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def command(self):
-        waitress = Path(sys.executable).with_name("waitress-serve")
-        command = [str(waitress)] if waitress.exists() else [sys.executable, "-m", "waitress"]
-        listen = [f"--listen={HOST}:{self.port}", f"--threads={THREADS}"]
-        return [*command, *listen, "--call", "flaskr:create_app"]
+        command = None
+        if workers:
+            command = [sys.executable, str(ROOT / "scripts" / "workers.py"), "--host", HOST]
+            command += ["--port", "0", "--threads", str(THREADS), "--workers", str(workers)]
+            command.append("flaskr:create_app")
+        super().__init__(instance, env, command)
+        self.base = self.url
 
     def wait_healthy(self, timeout=30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{self.stderr()[-2000:]}")
+                raise RuntimeError(f"the server exited:\n{self.log()[-2000:]}")
             if get_status(self.base + "/healthz") == 200:
                 return
             time.sleep(0.1)
         raise RuntimeError(f"the server did not answer /healthz within {timeout}s")
-
-    def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def cpu_seconds(self):
-        """Return the CPU time (user + system) the server has used, or None off Linux."""
-        try:
-            with open(f"/proc/{self.process.pid}/stat", encoding="ascii") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stderr(self):
-        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
 
 
 def get_status(url):
@@ -465,13 +423,13 @@ def mixed_run(wrk, scripts, server, database, duration):
     """Run reads with 20% creates as a logged-in user; return (figures, verdict lines, ok)."""
     cookie = log_in(server.base)
     run = f"mixed-{secrets.token_hex(3)}"
-    before = server.stderr().count("database is locked")
+    before = server.log().count("database is locked")
     result = run_wrk(wrk, scripts / "mixed.lua", server.base + "/", duration, cookie, run)
     # Creates that were in flight when wrk stopped may still be committing.
     server.wait_healthy()
     time.sleep(0.5)
     stored, distinct = count_titles(database, run + "-")
-    locked = server.stderr().count("database is locked") - before
+    locked = server.log().count("database is locked") - before
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     unacknowledged = stored - result["acks"]
     checks = [
@@ -506,38 +464,6 @@ WORKERS_TARGET = 1.6  # N workers vs one, on 2 cores
 WORKERS_ROUNDS = 2
 
 
-class WorkersServer(Server):
-    """scripts/workers.py: `workers` waitress processes, THREADS threads each, on one port."""
-
-    def __init__(self, instance, workers):
-        super().__init__(instance)
-        self.workers = workers
-
-    def command(self):
-        script = str(ROOT / "scripts" / "workers.py")
-        listen = ["--host", HOST, "--port", str(self.port), "--threads", str(THREADS)]
-        return [
-            sys.executable,
-            script,
-            *listen,
-            "--workers",
-            str(self.workers),
-            "flaskr:create_app",
-        ]
-
-    def cpu_seconds(self):
-        """Return the CPU time of the parent and its workers, or None off Linux."""
-        total = 0.0
-        try:
-            for stat in Path("/proc").glob("[0-9]*/stat"):
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if stat.parent.name == str(self.process.pid) or fields[1] == str(self.process.pid):
-                    total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except OSError:
-            return None
-        return total
-
-
 def cores(result):
     """Return how many cores the server kept busy on average: its CPU time over the run's."""
     if result["cpu_us"] is None:
@@ -554,15 +480,15 @@ def workers_section(wrk, scripts, counts, size, duration):
     instance = scripts / "instance-workers"
     instance.mkdir()
     print(f"Workers {', '.join(map(str, counts))} at {size:,} posts: filling the database...")
-    post_id = build_database(instance, size)
-    values = {"post_id": post_id, "author": AUTHOR, "tag": RARE_TAG, "word": SEARCH_WORD}
+    post = build_database(instance, size)
+    values = {"post": post, "author": AUTHOR, "tag": RARE_TAG, "word": SEARCH_WORD}
     pages = [(label, path) for label, path in PAGES if label in WORKER_PAGES]
     figures = {count: {} for count in counts}
     # All servers run at once (idle ones cost nothing) and each page is measured at every
     # count in turn, WORKERS_ROUNDS times, keeping each count's best: on a shared machine
     # other work comes and goes, and the best run is the nearest to a quiet machine's.
     with contextlib.ExitStack() as stack:
-        servers = {count: stack.enter_context(WorkersServer(instance, count)) for count in counts}
+        servers = {count: stack.enter_context(Server(instance, workers=count)) for count in counts}
         for page in pages:
             for _ in range(WORKERS_ROUNDS):
                 for count, server in servers.items():
@@ -723,9 +649,9 @@ def main():
             instance.mkdir()
             started = time.monotonic()
             print(f"{size:,} posts: filling the database...", flush=True)
-            post_id = build_database(instance, size)
+            post = build_database(instance, size)
             print(f"  filled in {time.monotonic() - started:.1f}s; serving", flush=True)
-            values = {"post_id": post_id, "author": AUTHOR, "tag": RARE_TAG}
+            values = {"post": post, "author": AUTHOR, "tag": RARE_TAG}
             values["word"] = SEARCH_WORD
             values["common_32"] = urllib.parse.quote_plus(COMMON_32)
             print(f"  {', '.join(f'{k}={v}' for k, v in values.items())}", flush=True)
@@ -753,7 +679,7 @@ def main():
             "",
             f"The tag and the searched word are on the same {MATCHES} posts at every size;"
             f" {{author}} wrote those and 1/{len(AUTHORS)} of the others, so every page shown is"
-            " full; {post_id} is the middle post.",
+            " full; {post} is the middle post, at its own address.",
             "",
             *sections,
             f"Mixed run at {sizes[-1]:,} posts, 20% of requests creating posts (logged in):",

@@ -45,6 +45,8 @@ class SlugConverter(BaseConverter):
 bp.record_once(lambda state: state.app.url_map.converters.setdefault("slug", SlugConverter))
 
 
+# Titles repeat on every list page and feed; their slugs are kept.
+@functools.lru_cache(maxsize=4096)
 def slugify(title):
     """Return the slug of a post title: its letters and digits, lower case, joined by "-"."""
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
@@ -114,6 +116,22 @@ def stored_image_size(folder, name):
     return image_size(name)
 
 
+def get_author(username):
+    """Return the user with this name (any case); aborts with 404 if there is none."""
+    user = find_user(username)
+    if user is None:
+        abort(404, f"There is no user {username}.")
+    return user
+
+
+def get_tag_id(name):
+    """Return the id of the tag with this name (any case); aborts with 404 if no post has it."""
+    tag_id = find_tag(name)
+    if tag_id is None:
+        abort(404, f"No post is tagged '{normalize(name)}'.")
+    return tag_id
+
+
 def read_post_form():
     """Return (title, body, image, error) from the submitted create or update form.
 
@@ -172,9 +190,7 @@ def write_comment(id):
 @cached_page(args=("page",))
 def author(username):
     """Show one author's posts (name in any case), newest first, a page at a time."""
-    user = find_user(username)
-    if user is None:
-        abort(404, f"There is no user {username}.")
+    user = get_author(username)
     return render_post_list("blog/author.html", AUTHOR_QUERY, (user["id"],), author=user)
 
 
@@ -182,9 +198,7 @@ def author(username):
 @cached_page(args=("page",))
 def tag(name):
     """Show the posts with this tag (any case), newest first, a page at a time."""
-    tag_id = find_tag(name)
-    if tag_id is None:
-        abort(404, f"No post is tagged '{normalize(name)}'.")
+    tag_id = get_tag_id(name)
     return render_post_list("blog/tag.html", TAG_PAGE_QUERY, (tag_id,), name=normalize(name))
 
 

@@ -1,8 +1,9 @@
 """Discovery: the site's own address (SITE_URL), robots.txt, the sitemap and the favicon."""
 
+import functools
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, make_response, request, url_for
+from flask import Blueprint, abort, current_app, g, make_response, request, url_for
 from flask.globals import request_ctx
 from markupsafe import escape
 
@@ -67,6 +68,7 @@ def use_site_url():
     )
 
 
+@functools.lru_cache(maxsize=512)
 def describe(body):
     """Return a post's description: the start of its text, without markup, cut at a word."""
     text = " ".join(render_markdown(body[:DESCRIPTION_SOURCE]).striptags().split())
@@ -77,12 +79,15 @@ def describe(body):
 
 def canonical_url():
     """Return this page's one absolute URL (None for error pages), for <link rel="canonical">."""
-    if request.url_rule is None or request.url_rule.endpoint == "static":
-        return None
-    args = {name: request.args[name] for name in CANONICAL_ARGS if request.args.get(name)}
-    if args.get("page") == "1":
-        del args["page"]
-    return url_for(request.url_rule.endpoint, **request.view_args, **args, _external=True)
+    if "canonical_url" not in g:
+        g.canonical_url = None
+        if request.url_rule is not None:
+            args = {name: request.args[name] for name in CANONICAL_ARGS if request.args.get(name)}
+            if args.get("page") == "1":
+                del args["page"]
+            endpoint = request.url_rule.endpoint
+            g.canonical_url = url_for(endpoint, **request.view_args, **args, _external=True)
+    return g.canonical_url
 
 
 @bp.app_context_processor

@@ -11,16 +11,15 @@ import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
-from flask import Blueprint, abort, make_response, render_template, request, url_for
+from flask import Blueprint, make_response, render_template, request, url_for
 from markupsafe import Markup
 
 from .admin import site_title
-from .auth import find_user
-from .blog import AUTHOR_QUERY, INDEX_QUERY, TAG_PAGE_QUERY, post_url
+from .blog import AUTHOR_QUERY, INDEX_QUERY, TAG_PAGE_QUERY, get_author, get_tag_id, post_url
 from .caching import cached_page
 from .db import get_db
 from .markdown import excerpt_html, render_markdown
-from .tags import find_tag, normalize, with_tags
+from .tags import normalize, with_tags
 from .uploads import MIMETYPES, upload_folder
 
 bp = Blueprint("feeds", __name__)
@@ -28,6 +27,13 @@ bp = Blueprint("feeds", __name__)
 FEED_SIZE = 20
 # The formats every feed comes in (the URL's extension), as a route converter.
 FORMAT = "any(atom, rss, json)"
+# How each format announces itself in a page's <head>: its type and its name.
+ANNOUNCED = {
+    "atom": ("application/atom+xml", "Atom"),
+    "rss": ("application/rss+xml", "RSS"),
+    "json": ("application/feed+json", "JSON Feed"),
+}
+FEED_LINK = Markup('<link rel="alternate" type="{}" title="{} ({})" href="{}">')
 CONTENT_TYPES = {
     "atom": "application/atom+xml; charset=utf-8",
     "rss": "application/rss+xml; charset=utf-8",
@@ -73,6 +79,15 @@ def entry_content(post):
         return excerpt.html
     link = Markup('<p><a href="{}">Continue reading</a></p>').format(post_url(post, _external=True))
     return excerpt.html + link
+
+
+@bp.app_template_global()
+def feed_links(title, endpoint, **values):
+    """Return the <link>s that let feed readers find a list's feeds from its page."""
+    return Markup("\n  ").join(
+        FEED_LINK.format(type, title, name, url_for(endpoint, format=format, **values))
+        for format, (type, name) in ANNOUNCED.items()
+    )
 
 
 def enclosure(name):
@@ -163,9 +178,7 @@ def site(format):
 @cached_page()
 def tag(name, format):
     """The newest posts with one tag (any case) as a feed."""
-    tag_id = find_tag(name)
-    if tag_id is None:
-        abort(404, f"No post is tagged '{normalize(name)}'.")
+    tag_id = get_tag_id(name)
     feed = {
         "title": f"{site_title()}: {normalize(name)}",
         "description": f"The newest posts tagged '{normalize(name)}'.",
@@ -178,9 +191,7 @@ def tag(name, format):
 @cached_page()
 def author(username, format):
     """The newest posts of one author (name in any case) as a feed."""
-    user = find_user(username)
-    if user is None:
-        abort(404, f"There is no user {username}.")
+    user = get_author(username)
     feed = {
         "title": f"{site_title()}: {user['username']}",
         "description": f"The newest posts by {user['username']}.",

@@ -314,14 +314,7 @@ def test_a_fault_with_the_page_cache_off_answers_503_and_heals(make_app, app, mo
 
 # A full disk, a used-up quota, a read-only file system, lost permissions, a failing disk:
 # each while an uploaded image is saved.
-STORAGE_FAULTS = {
-    errno.ENOSPC: "the disk is full",
-    errno.EDQUOT: "the disk quota is used up",
-    errno.EROFS: "the file system is read-only",
-    errno.EACCES: "the server may not write there",
-    errno.EPERM: "the server may not write there",
-    errno.EIO: "a disk I/O error",
-}
+STORAGE_FAULTS = flaskr_db.STORAGE_FAULTS
 
 
 def failing(code):
