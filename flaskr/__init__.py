@@ -16,6 +16,8 @@ def create_app(test_config=None):
     )
 
     from . import (
+        account,
+        admin,
         auth,
         blog,
         caching,
@@ -47,6 +49,7 @@ def create_app(test_config=None):
     snippets.init_app(app)
     security.init_app(app)
     portability.init_app(app)
+    admin.init_app(app)
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(blog.bp)
@@ -58,6 +61,8 @@ def create_app(test_config=None):
     app.register_blueprint(feeds.bp)
     app.register_blueprint(discovery.bp)
     app.register_blueprint(help.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(admin.bp)
     app.add_url_rule("/", endpoint="index")
 
     proxies = app.config["PROXY_FIX"]

@@ -43,6 +43,11 @@ _dummy_hashes = {}
 password_slots = Slots(2, "checking passwords")
 
 COMMON_PASSWORDS_MESSAGE = "This password is one of the most common ones; choose another."
+SUSPENDED_MESSAGE = "This account is suspended; ask the site's admin why."
+# How stale a session's "last seen" time may get before a request refreshes it.
+LAST_SEEN_EVERY = "-60 seconds"
+# What a session record keeps of the browser's User-Agent, in characters.
+USER_AGENT_MAX = 500
 
 
 def login_required(view):
@@ -70,15 +75,21 @@ def load_logged_in_user():
     token = session.get("token")
     g.user = None
     if user_id is not None and isinstance(token, str):
-        g.user = (
-            get_db()
-            .execute(
-                "SELECT u.id, u.username FROM user_session s JOIN user u ON u.id = s.user_id"
-                " WHERE s.token_hash = ? AND s.user_id = ? AND s.created > datetime('now', ?)",
-                (hash_token(token), user_id, session_lifetime()),
+        db = get_db()
+        g.user = db.execute(
+            "SELECT u.id, u.username, u.role, u.display_name, s.rowid AS session_id,"
+            " COALESCE(s.last_seen < datetime('now', ?), 1) AS stale"
+            " FROM user_session s JOIN user u ON u.id = s.user_id"
+            " WHERE s.token_hash = ? AND s.user_id = ? AND s.created > datetime('now', ?)"
+            " AND u.suspended IS NULL",
+            (LAST_SEEN_EVERY, hash_token(token), user_id, session_lifetime()),
+        ).fetchone()
+        if g.user is not None and g.user["stale"]:
+            # At most once a minute per session: a write on every request would cost more.
+            db.execute(
+                "UPDATE user_session SET last_seen = CURRENT_TIMESTAMP WHERE rowid = ?",
+                (g.user["session_id"],),
             )
-            .fetchone()
-        )
 
 
 def hash_token(token):
@@ -101,12 +112,28 @@ def start_session(user_id):
             (user_id, session_lifetime()),
         )
         db.execute(
-            "INSERT INTO user_session (token_hash, user_id) VALUES (?, ?)",
-            (hash_token(token), user_id),
+            "INSERT INTO user_session (token_hash, user_id, user_agent, address, last_seen)"
+            " VALUES (?, ?, ?, ?, CURRENT_TIMESTAMP)",
+            (
+                hash_token(token),
+                user_id,
+                request.headers.get("User-Agent", "")[:USER_AGENT_MAX],
+                request.remote_addr or "",
+            ),
         )
+        db.execute("UPDATE user SET last_login = CURRENT_TIMESTAMP WHERE id = ?", (user_id,))
     session.clear()
     session["user_id"] = user_id
     session["token"] = token
+
+
+def end_other_sessions(db, user_id):
+    """Delete every session of the user but this request's own (all of them for another user)."""
+    token = session.get("token") if session.get("user_id") == user_id else None
+    db.execute(
+        "DELETE FROM user_session WHERE user_id = ? AND token_hash IS NOT ?",
+        (user_id, hash_token(token) if isinstance(token, str) else None),
+    )
 
 
 def end_session():
@@ -207,10 +234,21 @@ def find_user(username):
 
 
 @bp.route("/register", methods=("GET", "POST"))
-def register():
-    """Register a new user; on success send them to the login page."""
-    if not current_app.config["REGISTRATION_OPEN"]:
-        abort(403, "Registration is closed on this blog.")
+@bp.route("/register/invite/<token>", methods=("GET", "POST"))
+def register(token=None):
+    """Register a new user; on success send them to the login page.
+
+    While registration is closed, an invite link (one-time, from an admin) lets one person in.
+    """
+    from .admin import INVITE, link_problem, registration_open, use_link
+
+    invited = token is not None and not registration_open()
+    if not registration_open():
+        if token is None:
+            abort(403, "Registration is closed on this blog.")
+        problem = link_problem(INVITE, token)
+        if problem is not None:
+            abort(403, problem)
     if request.method == "POST":
         try:
             # Lengths are checked below, after the tutorial's checks.
@@ -238,6 +276,10 @@ def register():
             db = get_db()
             try:
                 with transaction(db):
+                    # The invite is spent in the same transaction: two people racing
+                    # with one link cannot both register.
+                    if invited and use_link(db, INVITE, token) is None:
+                        abort(403, "This invite link has been used already.")
                     db.execute(
                         "INSERT INTO user (username, password) VALUES (?, ?)", (username, hashed)
                     )
@@ -278,6 +320,12 @@ def login():
             # Refused unchecked: a busy server must not count against anyone.
             security.forget_attempt(attempt)
             raise
+
+        if correct and user["suspended"] is not None:
+            security.login_succeeded(username, device)
+            current_app.logger.info("login refused for suspended %r from %s", username, address)
+            flash(SUSPENDED_MESSAGE)
+            return render_template("auth/login.html"), 403
 
         if correct:
             security.login_succeeded(username, device)

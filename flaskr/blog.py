@@ -19,6 +19,7 @@ from flask import (
 )
 from werkzeug.routing import BaseConverter
 
+from .admin import log_action
 from .auth import find_user, login_required
 from .caching import cached_page
 from .db import get_db, transaction
@@ -77,6 +78,7 @@ PUBLISHED = "p.draft = 0 AND p.created <= datetime('now')"
 POST_QUERY = (
     "SELECT p.id, p.title, p.body, p.created, p.updated, p.author_id, p.image, p.image_alt,"
     f" p.draft, {PUBLISHED} AS public, u.username,"
+    " u.display_name, u.avatar AS author_avatar, u.bio AS author_bio,"
     " (SELECT COUNT(*) FROM post_like l WHERE l.post_id = p.id) AS likes,"
     " (SELECT COUNT(*) FROM comment c WHERE c.post_id = p.id) AS comments"
     " FROM post p JOIN user u ON p.author_id = u.id"
@@ -431,10 +433,13 @@ def drafts():
 @bp.route("/<int:id>/delete", methods=("POST",))
 @login_required
 def delete(id):
-    """Delete one of the current user's posts."""
+    """Delete one of the current user's posts (an admin: any post)."""
     with transaction() as db:
         # Read under the write lock, so the image deleted is the one the post has now.
-        post = get_post(id)
+        # An admin may delete anyone's post (to remove spam), never edit it.
+        post = get_post(id, check_author=g.user["role"] != "admin")
         db.execute("DELETE FROM post WHERE id = ?", (id,))
     delete_image(post["image"])
+    if post["author_id"] != g.user["id"]:
+        log_action("deleted the post", f"{id} by {post['username']}")
     return redirect(url_for("blog.index"))

@@ -2,6 +2,7 @@
 
 from flask import Blueprint, abort, g, redirect, render_template
 
+from .admin import log_action
 from .auth import login_required
 from .blog import get_post, post_url
 from .db import get_db, transaction
@@ -47,7 +48,7 @@ def comment_page(post):
 
 
 def get_comment(id):
-    """Return a comment the current user may delete: its own, or one on its own post.
+    """Return a comment the current user may delete: its own, one on its own post, any for an admin.
 
     Aborts with 404 if there is no such comment and 403 for anyone else.
     """
@@ -62,7 +63,9 @@ def get_comment(id):
     )
     if comment is None:
         abort(404, f"Comment id {id} doesn't exist.")
-    if g.user["id"] not in (comment["author_id"], comment["post_author_id"]):
+    if g.user["id"] not in (comment["author_id"], comment["post_author_id"]) and (
+        g.user["role"] != "admin"
+    ):
         abort(403, "Only the comment's author or the post's author can delete this comment.")
     return comment
 
@@ -95,4 +98,6 @@ def delete(id):
     comment = get_comment(id)
     with transaction() as db:
         db.execute("DELETE FROM comment WHERE id = ?", (id,))
+    if g.user["id"] not in (comment["author_id"], comment["post_author_id"]):
+        log_action("deleted the comment", f"{id} on post {comment['post_id']}")
     return redirect(post_url(get_post(comment["post_id"], check_author=False), _anchor="comments"))

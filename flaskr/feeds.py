@@ -14,6 +14,7 @@ from email.utils import format_datetime
 from flask import Blueprint, make_response, render_template, request, url_for
 from markupsafe import Markup
 
+from .admin import site_title
 from .blog import AUTHOR_QUERY, INDEX_QUERY, TAG_PAGE_QUERY, get_author, get_tag_id, post_url
 from .caching import cached_page
 from .db import get_db
@@ -167,7 +168,7 @@ def feed_response(format, feed, query, params=()):
 def site(format):
     """The newest posts as an Atom, RSS or JSON feed."""
     feed = {
-        "title": "Flaskr",
+        "title": site_title(),
         "description": "The newest posts.",
         "home": url_for("index", _external=True),
     }
@@ -180,7 +181,7 @@ def tag(name, format):
     """The newest posts with one tag (any case) as a feed."""
     tag_id = get_tag_id(name)
     feed = {
-        "title": f"Flaskr: {normalize(name)}",
+        "title": f"{site_title()}: {normalize(name)}",
         "description": f"The newest posts tagged '{normalize(name)}'.",
         "home": url_for("blog.tag", name=normalize(name), _external=True),
     }
@@ -193,7 +194,7 @@ def author(username, format):
     """The newest posts of one author (name in any case) as a feed."""
     user = get_author(username)
     feed = {
-        "title": f"Flaskr: {user['username']}",
+        "title": f"{site_title()}: {user['username']}",
         "description": f"The newest posts by {user['username']}.",
         "home": url_for("blog.author", username=user["username"], _external=True),
     }

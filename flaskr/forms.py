@@ -15,6 +15,8 @@ TAGS_MAX = 10  # tags on one post
 TAG_MAX = 32
 USERNAME_MAX = 32
 PASSWORD_MAX = 1024
+DISPLAY_NAME_MAX = 64
+BIO_MAX = 500
 
 # What undecodable bytes become once a form is parsed (see FormRequest).
 REPLACEMENT = "\ufffd"

@@ -12,11 +12,14 @@ from flask import current_app
 from flask.cli import with_appcontext
 from PIL import Image, UnidentifiedImageError
 
+from .admin import ROLES, SETTING_NAMES, SITE_DESCRIPTION_MAX
 from .auth import USERNAME_PATTERN
 from .db import get_db, init_db, latest_version, schema_version, transaction
 from .forms import (
+    BIO_MAX,
     BODY_MAX,
     COMMENT_MAX,
+    DISPLAY_NAME_MAX,
     IMAGE_ALT_MAX,
     PASSWORD_MAX,
     TAG_MAX,
@@ -53,7 +56,17 @@ IMAGE_EXTENSIONS = "|".join(extension for extension, _ in FORMATS.values())
 # with their columns. Security bookkeeping (sessions, login failures, registration
 # attempts) belongs to one running site and is never carried.
 TABLES = {
-    "users": ("id", "username", "password"),
+    "users": (
+        "id",
+        "username",
+        "password",
+        "role",
+        "suspended",
+        "joined",
+        "last_login",
+        "display_name",
+        "bio",
+    ),
     "tags": ("id", "name"),
     "posts": (
         "id",
@@ -70,9 +83,26 @@ TABLES = {
     "comments": ("id", "post_id", "author_id", "author_name", "created", "body"),
     "likes": ("post_id", "user_id", "created"),
     "imported": ("source", "kind", "key", "row_id"),
+    "site_settings": ("name", "value"),
 }
+# What came after the format's first version: an export made before lacks these columns
+# (which take these values) and tables (which are empty).
+LATER_COLUMNS = {
+    "users": {
+        "role": "author",
+        "suspended": None,
+        "joined": None,
+        "last_login": None,
+        "display_name": "",
+        "bio": "",
+    },
+    "posts": {"image_alt": ""},
+}
+LATER_TABLES = ("site_settings",)
+TIME_COLUMNS = ("created", "updated", "suspended", "joined", "last_login")
 EXPORT_QUERIES = {
-    "users": "SELECT id, username, password FROM user ORDER BY id",
+    "users": "SELECT id, username, password, role, suspended, joined, last_login, display_name,"
+    " bio FROM user ORDER BY id",
     "tags": "SELECT id, name FROM tag ORDER BY id",
     "posts": "SELECT id, author_id, title, body,"
     " CASE WHEN draft THEN 'draft' WHEN created > datetime('now') THEN 'scheduled'"
@@ -82,11 +112,11 @@ EXPORT_QUERIES = {
     " FROM comment ORDER BY id",
     "likes": "SELECT post_id, user_id, created FROM post_like ORDER BY post_id, user_id",
     "imported": "SELECT source, kind, key, row_id FROM imported ORDER BY source, kind, key",
+    "site_settings": "SELECT name, value FROM site_setting ORDER BY name",
 }
-# Fields added since the format's first version, with the value a file without them means.
-LATER_FIELDS = {"posts": {"image_alt": ""}}
 IMPORT_STATEMENTS = {
-    "users": "INSERT INTO user (id, username, password) VALUES (?, ?, ?)",
+    "users": "INSERT INTO user (id, username, password, role, suspended, joined, last_login,"
+    " display_name, bio) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "tags": "INSERT INTO tag (id, name) VALUES (?, ?)",
     # A draft is stored as one; a scheduled post is a published one whose time is to come.
     "posts": "INSERT INTO post (id, author_id, title, body, draft, created, updated, image,"
@@ -97,6 +127,7 @@ IMPORT_STATEMENTS = {
     " VALUES (?, ?, ?, ?, ?, ?)",
     "likes": "INSERT INTO post_like (post_id, user_id, created) VALUES (?, ?, ?)",
     "imported": "INSERT INTO imported (source, kind, key, row_id) VALUES (?, ?, ?, ?)",
+    "site_settings": "INSERT INTO site_setting (name, value) VALUES (?, ?)",
 }
 
 
@@ -132,7 +163,7 @@ def read_site(db):
     for table, query in EXPORT_QUERIES.items():
         rows = [dict(row) for row in db.execute(query)]
         for row in rows:
-            for column in ("created", "updated"):
+            for column in TIME_COLUMNS:
                 if column in row:
                     row[column] = timestamp(row[column])
         site[table] = rows
@@ -315,18 +346,24 @@ class Checker:
             if key in seen:
                 refuse(f"{where} repeats an earlier row")
             seen.add(key)
+        names = set()
+        for where, row in self.rows("site_settings"):
+            name = self.text(row, "name", where, None)
+            if name not in SETTING_NAMES or name in names:
+                refuse(f"{where}.name {name!r} is not a site setting, or repeats one")
+            names.add(name)
+            self.text(row, "value", where, SITE_DESCRIPTION_MAX, required=False)
 
     def rows(self, table):
         """Yield (where, row) for a table's rows, each a JSON object with the table's columns."""
-        rows = self.site.get(table)
+        rows = self.site.setdefault(table, [] if table in LATER_TABLES else None)
         if not isinstance(rows, list):
             refuse(f"site.json has no list of {table}")
         for number, row in enumerate(rows):
             where = f"{table}[{number}]"
             if isinstance(row, dict):
-                # Fields newer than the format's first version: older files lack them.
-                for name, default in LATER_FIELDS.get(table, {}).items():
-                    row.setdefault(name, default)
+                for column, value in LATER_COLUMNS.get(table, {}).items():
+                    row.setdefault(column, value)
             if not isinstance(row, dict) or set(row) != set(TABLES[table]):
                 refuse(f"{where} must have exactly the fields {', '.join(TABLES[table])}")
             yield where, row
@@ -360,6 +397,12 @@ class Checker:
             refuse(f"{where}.username {username!r} is taken by an earlier user")
         self.usernames.add(username.lower())
         self.text(row, "password", where, PASSWORD_MAX)
+        if row["role"] not in ROLES:
+            refuse(f"{where}.role must be one of {', '.join(ROLES)}")
+        for column in ("suspended", "joined", "last_login"):
+            self.time(row, column, where, nullable=True)
+        self.text(row, "display_name", where, DISPLAY_NAME_MAX, required=False)
+        self.text(row, "bio", where, BIO_MAX, required=False)
 
     def check_tag(self, row, where):
         name = self.text(row, "name", where, TAG_MAX)

@@ -381,6 +381,55 @@ MUTANTS = [
         "if not NAME_PATTERN.fullmatch(name):",
         ("tests/test_uploads.py", "-k", "chosen"),
     ),
+    Mutant(
+        "a suspension leaves the user's sessions running",
+        "flaskr/admin.py",
+        '        end_other_sessions(db, id)\n    log_action("suspended"',
+        '    log_action("suspended"',
+        ("tests/test_admin.py", "-k", "suspension"),
+    ),
+    Mutant(
+        "a password change leaves the other sessions running",
+        "flaskr/account.py",
+        '        end_other_sessions(db, user["id"])\n    current_app.logger.info("password changed',
+        '    current_app.logger.info("password changed',
+        ("tests/test_account.py", "-k", "password_change"),
+    ),
+    Mutant(
+        "a suspended user still logs in",
+        "flaskr/auth.py",
+        'if correct and user["suspended"] is not None:',
+        "if False:",
+        ("tests/test_admin.py", "-k", "suspension"),
+    ),
+    Mutant(
+        "a one-time link works more than once",
+        "flaskr/admin.py",
+        'db.execute("DELETE FROM one_time_link WHERE token_hash = ?", (hash_token(token),))',
+        "None",
+        ("tests/test_account.py", "-k", "reset_link or invite"),
+    ),
+    Mutant(
+        "an expired one-time link still works",
+        "flaskr/admin.py",
+        " AND l.expires > CURRENT_TIMESTAMP",
+        "",
+        ("tests/test_account.py", "-k", "expires"),
+    ),
+    Mutant(
+        "an invite is not spent by the registration it allowed",
+        "flaskr/auth.py",
+        "if invited and use_link(db, INVITE, token) is None:",
+        "if False:",
+        ("tests/test_account.py", "-k", "invite"),
+    ),
+    Mutant(
+        "an author reaches the admin actions",
+        "flaskr/admin.py",
+        "        if not is_admin():",
+        "        if g.user is None:",
+        ("tests/test_admin.py", "tests/test_hostile.py", "-k", "author"),
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ CROSS_SITE = b"This form was sent from another site, so it was refused."
 NOT_FOUND = b"404 Not Found"
 NOT_ALLOWED = b"405 Method Not Allowed"
 TOO_LARGE = b"413 Request Entity Too Large"
+ADMINS_ONLY = b"Only the site&#39;s admins can use this page."
 NINE_MEGABYTES = b"title=" + b"x" * (9 * 1024 * 1024)
 INVALID_MULTIPART = (
     b'--B\r\nContent-Disposition: form-data; name="title"\r\n\r\n\xc0\xaf\r\n'
@@ -182,6 +183,34 @@ CASES = (
     case("search past the end", "GET", "/search?q=test&page=9", 404,
          b"There is no such page.", user=None),
     case("unknown tag page", "GET", "/tag/nothing-here", 404, b"No post is tagged", user=None),
+    # Accounts: an author reaches no admin action by URL or form; one's own settings.
+    case("author suspends", "POST", "/admin/users/2/suspend", 403, ADMINS_ONLY),
+    case("author reinstates", "POST", "/admin/users/2/reinstate", 403, ADMINS_ONLY),
+    case("author deletes a user", "POST", "/admin/users/2/delete", 403, ADMINS_ONLY),
+    case("author makes a reset link", "POST", "/admin/users/2/reset-link", 403, ADMINS_ONLY),
+    case("author makes an invite", "POST", "/admin/invites", 403, ADMINS_ONLY),
+    case("author renames the site", "POST", "/admin/settings", 403, ADMINS_ONLY,
+         data={"title": "Mine", "registration_open": "1"}),
+    case("wrong current password", "POST", "/settings/password", 400, b"Incorrect password.",
+         data={"current_password": "nope", "new_password": "a new secret",
+               "repeat_password": "a new secret"}),
+    case("cross-site password change", "POST", "/settings/password", 403, CROSS_SITE,
+         data={"current_password": "test", "new_password": "a new secret",
+               "repeat_password": "a new secret"}, headers={"Origin": "null"}),
+    case("over-long display name", "POST", "/settings/profile", 400,
+         b"Display name must be at most 64 characters.", data={"display_name": "d" * 65}),
+    case("delete account, wrong password", "POST", "/settings/delete", 400,
+         b"Incorrect password.", data={"delete_password": "nope", "confirm": "1"}),
+    case("another user's session", "POST", "/settings/sessions/999/logout", 404,
+         b"There is no such session of yours."),
+    case("cross-site log out others", "POST", "/settings/sessions/logout-others", 403,
+         CROSS_SITE, headers={"Sec-Fetch-Site": "cross-site"}),
+    case("made-up reset link", "POST", "/account/reset/made-up", 404,
+         b"This password reset link is not valid", user=None,
+         data={"new_password": "a new secret", "repeat_password": "a new secret"}),
+    case("invite for a taken name", "POST", "/auth/register/invite/made-up", 400,
+         b"User test is already registered.", user=None,
+         data={"username": "test", "password": "long enough"}),
     # Password guessing.
     case("right password while throttled", "POST", "/auth/login", 429,
          b"Too many failed logins.", user=None,

@@ -334,6 +334,22 @@ USER = minimal_site()["users"][0]
             minimal_site(users=[{**USER, "password": "x" * 1025}]),
             "users[0].password must be at most 1024 characters",
         ),
+        (minimal_site(users=["ann"]), "users[0] must have exactly the fields id, username"),
+        (minimal_site(users=[{**USER, "role": "owner"}]), "users[0].role must be one of admin"),
+        (minimal_site(users=[{**USER, "joined": "then"}]), "users[0].joined must be a time"),
+        (
+            minimal_site(users=[{**USER, "display_name": "d" * 65}]),
+            "users[0].display_name must be at most 64 characters",
+        ),
+        (minimal_site(users=[{**USER, "bio": 5}]), "users[0].bio must be text"),
+        (
+            minimal_site(site_settings=[{"name": "secret_key", "value": "x"}]),
+            "site_settings[0].name 'secret_key' is not a site setting",
+        ),
+        (
+            minimal_site(site_settings=[{"name": "title", "value": "a"}] * 2),
+            "site_settings[1].name 'title' is not a site setting, or repeats one",
+        ),
         (minimal_site(tags=[{"id": 1, "name": "Big"}]), "tags[0].name 'Big' is not a tag name"),
         (minimal_site(tags=[{"id": 1, "name": "-x"}]), "tags[0].name '-x' is not a tag name"),
         (
@@ -641,3 +657,31 @@ def test_drafts_and_scheduled_posts_keep_their_state(app, empty_app, tmp_path, q
     ]
     index = empty_app.test_client().get("/").data
     assert b"test title" in index and b"draft" not in index and b"later" not in index
+
+
+def test_accounts_and_site_settings_travel_with_the_site(app, runner, empty_app, tmp_path):
+    runner.invoke(args=["set-role", "test", "admin"])
+    with app.app_context():
+        db = get_db()
+        db.execute("UPDATE user SET display_name = 'Tess', bio = 'Hi.' WHERE id = 1")
+        db.execute("UPDATE user SET suspended = joined WHERE id = 2")
+        db.execute("INSERT INTO site_setting (name, value) VALUES ('title', 'Owl Notes')")
+    path = tmp_path / "site.zip"
+    run(app, "export", str(path))
+    site = json.loads(read_zip(path)["site.json"])
+    assert site["site_settings"] == [{"name": "title", "value": "Owl Notes"}]
+    assert (site["users"][0]["role"], site["users"][0]["display_name"]) == ("admin", "Tess")
+    assert run(empty_app, "import", str(path))[0] == 0
+    with empty_app.app_context():
+        rows = get_db().execute("SELECT role, display_name, bio, suspended IS NOT NULL FROM user")
+        assert [tuple(row) for row in rows] == [("admin", "Tess", "Hi.", 0), ("author", "", "", 1)]
+    assert b"Owl Notes" in empty_app.test_client().get("/").data
+
+
+def test_an_export_from_before_accounts_still_imports(empty_app, tmp_path):
+    path = write_zip(tmp_path / "old.zip", minimal_site())
+    assert run(empty_app, "import", str(path))[0] == 0
+    with empty_app.app_context():
+        row = get_db().execute("SELECT role, display_name, joined FROM user").fetchone()
+    assert (row["role"], row["display_name"]) == ("author", "")
+    assert row["joined"] is not None

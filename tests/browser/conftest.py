@@ -196,6 +196,15 @@ class Flows:
         page.goto("/")
         return post_id
 
+    def make_admin(self, username):
+        """Give a user the admin role, as the owner does once with `set-role`."""
+        db = sqlite3.connect(self.database, timeout=10)
+        try:
+            with db:
+                db.execute("UPDATE user SET role = 'admin' WHERE username = ?", (username,))
+        finally:
+            db.close()
+
     def post_id(self, page, title):
         """The id of the post with this title on the current list page, from its Edit link."""
         card = page.locator("article.post").filter(has_text=title).first
@@ -204,5 +213,7 @@ class Flows:
 
 
 @pytest.fixture
-def flows():
-    return Flows()
+def flows(server):
+    flows = Flows()
+    flows.database = server.database
+    return flows

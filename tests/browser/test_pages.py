@@ -34,6 +34,9 @@ PAGES = {
     "help": ("/help/markdown", False),
     # An error page: a post's id with a wrong action, a 404 with the newest posts.
     "error": ("/{post_id}/update/nothing", True),
+    "settings": ("/settings", True),
+    # The author is made an admin first (see prepare).
+    "admin": ("/admin", True),
 }
 
 LONG_WORD = "Supercalifragilistic" * 9
@@ -54,6 +57,8 @@ def prepare(
     if not as_author:
         return path
     username = flows.sign_up(page, username)
+    if name == "admin":
+        flows.make_admin(username)
     word = flows.unique_name("word")
     tag = flows.unique_name("tag")
     title, body = post
@@ -330,3 +335,64 @@ def test_like_and_comment_by_keyboard(page, flows):
     tab_to(page, comments.last.get_by_role("button", name="Delete comment"), limit=40)
     keyboard.press("Enter")
     expect(comments).to_have_count(1)
+
+
+def test_password_change_and_sessions_by_keyboard(new_page, flows):
+    page = open_page(new_page, flows, "settings")
+    keyboard = page.keyboard
+    new_password = "a brand new passphrase"
+    tab_to(page, page.get_by_label("Current password"))
+    keyboard.type("not my password")
+    keyboard.press("Tab")
+    keyboard.type(new_password)
+    keyboard.press("Tab")
+    keyboard.type(new_password)
+    keyboard.press("Enter")
+    # The error is beside its field, and announced with it.
+    current = page.get_by_label("Current password")
+    expect(current).to_have_attribute("aria-invalid", "true")
+    expect(current).to_have_accessible_description(re.compile("Incorrect password."))
+    assert axe_violations(page) == []
+
+    tab_to(page, page.get_by_label("Current password"))
+    keyboard.type(flows.password)
+    keyboard.press("Tab")
+    keyboard.type(new_password)
+    keyboard.press("Tab")
+    keyboard.type(new_password)
+    keyboard.press("Enter")
+    expect(page.locator(".flash")).to_contain_text("Password changed.")
+    expect(page.locator(".sessions li")).to_have_count(1)
+    tab_to(page, page.get_by_role("button", name="Log out all other sessions"), limit=60)
+    keyboard.press("Enter")
+    expect(page.locator(".flash")).to_contain_text("Every other session of yours is logged out.")
+
+
+def test_admin_page_by_keyboard(new_page, flows, server):
+    page = open_page(new_page, flows, "admin")
+    keyboard = page.keyboard
+    victim = flows.unique_name()
+    other = new_page()
+    flows.sign_up(other, victim)
+    page.reload()
+    tab_to(page, page.get_by_role("button", name=f"Suspend {victim}"), limit=80)
+    page.once("dialog", lambda dialog: dialog.accept())
+    keyboard.press("Enter")
+    expect(page.locator(".flash")).to_contain_text(f"{victim} is suspended")
+    other.goto("/")
+    expect(other.get_by_role("link", name="Log In")).to_be_visible()
+
+    tab_to(page, page.get_by_role("button", name=f"Password reset link for {victim}"), limit=80)
+    keyboard.press("Enter")
+    expect(page.get_by_role("textbox", name="Link")).to_have_value(re.compile("/account/reset/"))
+    assert axe_violations(page) == []
+
+    tab_to(page, page.get_by_label("Site title"), limit=120)
+    keyboard.press("Tab")
+    keyboard.press("Tab")
+    keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Save settings")).to_be_focused()
+    tab_to(page, page.get_by_role("button", name="Make an invite link"), limit=10)
+    keyboard.press("Enter")
+    invite = page.get_by_role("textbox", name="Link")
+    expect(invite).to_have_value(re.compile("/auth/register/invite/"))
