@@ -32,7 +32,7 @@ from .auth import (
 )
 from .db import get_db, transaction
 from .forms import BIO_MAX, DISPLAY_NAME_MAX, PASSWORD_MAX, FormError, text_field
-from .portability import markdown_file, slug, timestamp
+from .portability import POST_STATE, markdown_file, slug, timestamp
 from .tags import with_tags
 from .uploads import delete_image, image_slots, read_image, stored_image, upload_folder
 
@@ -243,7 +243,7 @@ def write_export(archive, user):
     db = get_db()
     posts = with_tags(
         db.execute(
-            "SELECT id, title, body, 'published' AS state, created, updated, image"
+            f"SELECT id, title, body, {POST_STATE} AS state, created, updated, image"
             " FROM post WHERE author_id = ? ORDER BY id",
             (user["id"],),
         )

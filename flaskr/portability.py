@@ -100,13 +100,17 @@ LATER_COLUMNS = {
 }
 LATER_TABLES = ("site_settings",)
 TIME_COLUMNS = ("created", "updated", "suspended", "joined", "last_login")
+# A post's state as the export names it.
+POST_STATE = (
+    "CASE WHEN draft THEN 'draft' WHEN created > datetime('now') THEN 'scheduled'"
+    " ELSE 'published' END"
+)
 EXPORT_QUERIES = {
     "users": "SELECT id, username, password, role, suspended, joined, last_login, display_name,"
     " bio FROM user ORDER BY id",
     "tags": "SELECT id, name FROM tag ORDER BY id",
-    "posts": "SELECT id, author_id, title, body,"
-    " CASE WHEN draft THEN 'draft' WHEN created > datetime('now') THEN 'scheduled'"
-    " ELSE 'published' END AS state, created, updated, image, image_alt FROM post ORDER BY id",
+    "posts": f"SELECT id, author_id, title, body, {POST_STATE} AS state, created, updated, image,"
+    " image_alt FROM post ORDER BY id",
     "post_tags": "SELECT post_id, tag_id FROM post_tag ORDER BY post_id, tag_id",
     "comments": "SELECT id, post_id, author_id, author_name, created, body"
     " FROM comment ORDER BY id",

@@ -27,7 +27,14 @@ CONTENT = "{http://purl.org/rss/1.0/modules/content/}encoded"
 CREATOR = "{http://purl.org/dc/elements/1.1/}creator"
 # An export is read whole into memory; larger files are refused before reading.
 WXR_MAX_BYTES = 1024**3
-NOT_SUPPORTED_YET = "drafts and scheduled posts are not supported yet"
+# WordPress's statuses of the posts brought in, and what each becomes here (as the summary
+# counts it): a future post is scheduled for its date; one pending review is a draft.
+POST_STATES = {
+    "publish": "posts",
+    "future": "scheduled posts",
+    "draft": "drafts",
+    "pending": "drafts",
+}
 # How much longer than the stored text a post's or comment's HTML may be (markup takes room).
 HTML_PER_CHARACTER = 10
 # The password of an imported author: not a hash of anything, so no password matches it
@@ -330,17 +337,17 @@ class Importer:
         status = self.wp_text(item, "status")
         if kind != "post":
             self.skipped[SKIPPED_TYPES.get(kind, f"items of type '{kind}'")] += 1
-        elif status in ("draft", "future", "pending", "private"):
-            self.skipped[f"{status} posts ({NOT_SUPPORTED_YET})"] += 1
-        elif status != "publish":
+        elif status == "private":
+            self.skipped["private posts (Flaskr has none)"] += 1
+        elif status not in POST_STATES:
             self.skipped[f"posts with status '{status}'"] += 1
         elif self.wp_text(item, "post_password"):
             self.skipped["password-protected posts"] += 1
         else:
-            self.post(item)
+            self.post(item, POST_STATES[status])
 
-    def post(self, item):
-        """Import one published post with its tags and approved comments."""
+    def post(self, item, state):
+        """Import one post (published, scheduled or a draft) with its tags and approved comments."""
         key = text_of(item, "guid")
         if not key:
             key = f"{text_of(self.channel, 'link')}?p={self.wp_text(item, 'post_id')}"
@@ -365,12 +372,13 @@ class Importer:
         updated = modified if modified and modified > created else None
         author_id = self.user_for(text_of(item, CREATOR) or "wordpress")
         post_id = self.db.execute(
-            "INSERT INTO post (title, body, author_id, created, updated) VALUES (?, ?, ?, ?, ?)",
-            (title, body, author_id, created, updated),
+            "INSERT INTO post (title, body, author_id, created, updated, draft)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (title, body, author_id, created, updated, state == "drafts"),
         ).lastrowid
         save_tags(self.db, post_id, self.tags(item))
         self.remember("post", key, post_id)
-        self.imported["posts"] += 1
+        self.imported[state] += 1
         for comment in item.findall(f"{{{self.wp}}}comment"):
             self.comment(comment, post_id)
 
@@ -494,11 +502,13 @@ def import_wordpress(path):
 @click.argument("path", type=click.Path(dir_okay=False))
 @with_appcontext
 def import_wordpress_command(path):
-    """Import the published posts, tags, comments and authors of a WordPress export (WXR)."""
+    """Import the posts (published, scheduled, drafts), tags, comments and authors of a WXR file."""
     importer = import_wordpress(path)
     done = importer.imported
+    counts = [f"{done['posts']} posts"]
+    counts += [f"{done[kind]} {kind}" for kind in ("scheduled posts", "drafts") if done[kind]]
     click.echo(
-        f"Imported {done['posts']} posts, {done['comments']} comments, {done['authors']} new"
+        f"Imported {', '.join(counts)}, {done['comments']} comments, {done['authors']} new"
         f" authors and {done['new tags']} new tags from {path}."
     )
     if done["titles shortened"]:

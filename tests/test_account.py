@@ -433,3 +433,16 @@ def test_delete_account_needs_password_and_confirmation(
     assert message in re.search(rf'<p id="{field}-error" class="field-error">([^<]*)</p>', page)[1]
     assert f'aria-describedby="{field}-error"' in page
     assert snapshot() == before
+
+
+def test_export_names_each_post_state(client, auth, query):
+    auth.login()
+    query("UPDATE post SET draft = 1 WHERE id = 1")
+    query(
+        "INSERT INTO post (title, body, author_id, created) VALUES ('later', '', 1, '2999-01-01')"
+    )
+    with client.get("/settings/export") as response:
+        data = response.data
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert 'state: "draft"\n' in archive.read("posts/1-test-title.md").decode()
+        assert 'state: "scheduled"\n' in archive.read("posts/2-later.md").decode()

@@ -11,12 +11,11 @@ from flaskr.wordpress import html_to_markdown, html_to_text
 EXAMPLE = Path(__file__).parent / "data" / "wordpress-export.xml"
 
 EXAMPLE_SUMMARY = f"""\
-Imported 2 posts, 3 comments, 2 new authors and 4 new tags from {EXAMPLE}.
+Imported 2 posts, 1 scheduled posts, 1 drafts, 3 comments, 2 new authors and 4 new tags from \
+{EXAMPLE}.
 Skipped:
   1 attachments
   2 comments not approved (pending, spam or trash)
-  1 draft posts (drafts and scheduled posts are not supported yet)
-  1 future posts (drafts and scheduled posts are not supported yet)
   1 items of type 'wp_block'
   1 menu items
   1 pages
@@ -89,17 +88,21 @@ def test_the_example_export_imports_posts_and_reports_what_it_skipped(app, query
     assert code == 0
     assert output == EXAMPLE_SUMMARY
     posts = query(
-        "SELECT p.title, u.username, p.created, p.updated FROM post p"
+        "SELECT p.title, u.username, p.created, p.updated, p.draft FROM post p"
         " JOIN user u ON u.id = p.author_id WHERE p.id > 1 ORDER BY p.id"
     )
     assert [tuple(map(str, row)) for row in posts] == [
-        ("Growing tomatoes & peppers", "rosa", "2024-03-02 09:30:00", "2024-03-05 17:00:00"),
+        ("Growing tomatoes & peppers", "rosa", "2024-03-02 09:30:00", "2024-03-05 17:00:00", "0"),
         (
             "Embeds, galleries and a few surprises",
             "tom.gardener-example.org",
             "2024-03-04 08:00:00",
             "None",
+            "0",
         ),
+        # A draft (no UTC time yet: its local one) and a post scheduled for its time.
+        ("Plans for next year", "rosa", "2024-03-06 10:00:00", "None", "1"),
+        ("Spring planting day", "tom.gardener-example.org", "2099-04-01 08:00:00", "None", "0"),
     ]
     tags = query(
         "SELECT pt.post_id, t.name FROM post_tag pt JOIN tag t ON t.id = pt.tag_id"
@@ -127,13 +130,23 @@ def test_the_example_export_imports_posts_and_reports_what_it_skipped(app, query
         ("3", "None", "<script>alert('name')</script>", "2024-03-05 09:00:00", "Nice"),
     ]
     titles = [row[0] for row in query("SELECT title FROM post")]
-    for skipped in ("Plans for next year", "Spring planting day", "Members only", "About"):
+    for skipped in ("Members only", "About"):
         assert skipped not in titles
+
+
+def test_imported_drafts_and_scheduled_posts_stay_out_of_sight(app, client):
+    run(app, EXAMPLE)
+    for path in ("/", "/user/rosa", "/feed.atom", "/sitemap.xml", "/search?q=planting"):
+        page = client.get(path).data
+        assert b"Plans for next year" not in page and b"Spring planting" not in page, path
+    assert b"Growing tomatoes" in client.get("/").data
+    for post_id in (4, 5):
+        assert client.get(f"/{post_id}", follow_redirects=True).status_code == 404
 
 
 def test_bodies_become_markdown_without_live_markup(app, query):
     run(app, EXAMPLE)
-    (first,), (second,) = query("SELECT body FROM post WHERE id > 1 ORDER BY id")
+    (first,), (second,) = query("SELECT body FROM post WHERE id IN (2, 3) ORDER BY id")
     # <!--more--> ends the opening paragraph and is gone.
     assert first.startswith(
         "This spring I tried **six** varieties.  \nThe cherry ones did best.\n\n## What worked\n"
@@ -192,7 +205,7 @@ def test_running_twice_imports_nothing_twice(app, snapshot):
     assert output.startswith(
         f"Imported 0 posts, 0 comments, 0 new authors and 0 new tags from {EXAMPLE}.\n"
     )
-    assert "  2 posts already imported\n" in output
+    assert "  4 posts already imported\n" in output
     assert snapshot() == before
 
 
@@ -210,7 +223,7 @@ def test_the_1_1_format_is_read_too(app, query, write):
     path = write(EXAMPLE.read_text(encoding="utf-8").replace("export/1.2/", "export/1.1/"))
     code, output = run(app, path)
     assert code == 0
-    assert output.startswith("Imported 2 posts, 3 comments")
+    assert output.startswith("Imported 2 posts, 1 scheduled posts, 1 drafts, 3 comments")
 
 
 def test_a_failure_halfway_changes_nothing(app, snapshot, monkeypatch):
@@ -303,6 +316,7 @@ def test_posts_are_checked_like_typed_ones(app, write, query, monkeypatch):
             item(post_id="9", body="<i>" * 1000 + "deep"),
             item(post_id="4", date="0000-00-00 00:00:00"),
             item(post_id="5", status="trash"),
+            item(post_id="10", status="private"),
             item(post_id="6", kind="revision"),
             item(post_id="7", guid="", title="no guid"),
         )
@@ -318,6 +332,7 @@ def test_posts_are_checked_like_typed_ones(app, write, query, monkeypatch):
         "  1 posts with markup nested too deeply to convert",
         "  1 posts with status 'trash'",
         "  1 posts without a valid date",
+        "  1 private posts (Flaskr has none)",
         "  2 tags beyond 10 on one post",
     ]
     titles = [row[0] for row in query("SELECT title FROM post WHERE id > 1 ORDER BY id")]
