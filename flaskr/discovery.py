@@ -7,7 +7,7 @@ from flask import Blueprint, abort, current_app, g, make_response, request, url_
 from flask.globals import request_ctx
 from markupsafe import escape
 
-from .blog import slugify
+from .blog import PUBLISHED, slugify
 from .caching import cached_page
 from .db import get_db
 from .markdown import render_markdown
@@ -26,8 +26,8 @@ SITEMAP_XMLNS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 W3C_TIME = "%Y-%m-%dT%H:%M:%SZ"
 # One block of posts: a range of the primary key (tests/test_discovery.py checks the plan).
 SITEMAP_QUERY = (
-    f"SELECT id, title, strftime('{W3C_TIME}', MAX(COALESCE(updated, created), created)) FROM post"
-    " WHERE id > ? AND id <= ? AND draft = 0 AND created <= datetime('now') ORDER BY id"
+    f"SELECT id, title, strftime('{W3C_TIME}', MAX(COALESCE(updated, created), created))"
+    f" FROM post p WHERE id > ? AND id <= ? AND {PUBLISHED} ORDER BY id"
 )
 
 # A description is what a search result or a preview card shows under the title.
@@ -136,8 +136,8 @@ def urlset(low, high, with_index):
     parts = ['<?xml version="1.0" encoding="utf-8"?>\n', f'<urlset xmlns="{SITEMAP_XMLNS}">\n']
     if with_index:
         newest = db.execute(
-            f"SELECT strftime('{W3C_TIME}', created) FROM post"
-            " WHERE draft = 0 AND created <= datetime('now') ORDER BY created DESC, id DESC LIMIT 1"
+            f"SELECT strftime('{W3C_TIME}', created) FROM post p WHERE {PUBLISHED}"
+            " ORDER BY created DESC, id DESC LIMIT 1"
         ).fetchone()
         parts.append(url_entry(escape(url_for("index", _external=True)), newest and newest[0]))
     rows = db.execute(SITEMAP_QUERY, (low, high))

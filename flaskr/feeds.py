@@ -34,11 +34,7 @@ ANNOUNCED = {
     "json": ("application/feed+json", "JSON Feed"),
 }
 FEED_LINK = Markup('<link rel="alternate" type="{}" title="{} ({})" href="{}">')
-CONTENT_TYPES = {
-    "atom": "application/atom+xml; charset=utf-8",
-    "rss": "application/rss+xml; charset=utf-8",
-    "json": "application/feed+json; charset=utf-8",
-}
+CONTENT_TYPES = {format: f"{type}; charset=utf-8" for format, (type, _) in ANNOUNCED.items()}
 # Characters of each post's rendered body an entry carries: with FEED_SIZE entries, a
 # feed of the longest posts stays under about 1 MB.
 FEED_EXCERPT_LENGTH = 2000

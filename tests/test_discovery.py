@@ -86,7 +86,7 @@ def test_each_sitemap_walks_the_primary_key(app):
             row["detail"]
             for row in get_db().execute(f"EXPLAIN QUERY PLAN {discovery.SITEMAP_QUERY}", (0, 10))
         ]
-    assert steps == ["SEARCH post USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"]
+    assert steps == ["SEARCH p USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"]
 
 
 def test_favicon_in_every_page_and_where_browsers_look(client):
