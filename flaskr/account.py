@@ -28,7 +28,7 @@ from .auth import (
     hash_password,
     login_required,
     password_problem,
-    session_lifetime,
+    session_cutoff,
 )
 from .db import get_db, transaction
 from .forms import BIO_MAX, DISPLAY_NAME_MAX, PASSWORD_MAX, FormError, text_field
@@ -66,8 +66,8 @@ CURRENT_FIELD = "current_password"
 REPEAT_FIELD = "repeat_password"
 
 SESSIONS_QUERY = (
-    "SELECT rowid AS id, user_agent, address, created, last_seen FROM user_session"
-    " WHERE user_id = ? AND created > datetime('now', ?) ORDER BY last_seen DESC, rowid DESC"
+    "SELECT id, user_agent, address, created, last_seen FROM user_session"
+    " WHERE user_id = ? AND created > ? ORDER BY last_seen DESC, id DESC"
 )
 
 
@@ -80,7 +80,7 @@ def describe_agent(user_agent):
 
 def user_sessions():
     """Return the current user's unexpired sessions, most recently seen first."""
-    return get_db().execute(SESSIONS_QUERY, (g.user["id"], session_lifetime())).fetchall()
+    return get_db().execute(SESSIONS_QUERY, (g.user["id"], session_cutoff())).fetchall()
 
 
 def render_settings(status=200, **context):
@@ -194,7 +194,7 @@ def end_one_session(id):
     """Log out one of the user's sessions (this one included)."""
     with transaction() as db:
         ended = db.execute(
-            "DELETE FROM user_session WHERE rowid = ? AND user_id = ?", (id, g.user["id"])
+            "DELETE FROM user_session WHERE id = ? AND user_id = ?", (id, g.user["id"])
         ).rowcount
     if not ended:
         abort(404, "There is no such session of yours.")

@@ -2,7 +2,6 @@
 
 import functools
 import secrets
-import sqlite3
 
 import click
 from flask import (
@@ -20,7 +19,7 @@ from flask import (
 from flask.cli import with_appcontext
 
 from .auth import end_other_sessions, find_user, hash_token, login_required
-from .db import get_db, transaction
+from .db import ERRORS, get_db, transaction, utc_time
 from .forms import FormError, text_field
 from .pagination import Page, page_number
 from .uploads import delete_image
@@ -31,7 +30,7 @@ ROLES = ("admin", "author")
 RESET = "reset"
 INVITE = "invite"
 # How long each kind of one-time link works, as an SQLite datetime modifier.
-LINK_LIFETIMES = {RESET: "+24 hours", INVITE: "+7 days"}
+LINK_LIFETIMES = {RESET: 24 * 60 * 60, INVITE: 7 * 24 * 60 * 60}
 LINK_ENDPOINTS = {RESET: "account.reset_password", INVITE: "auth.register"}
 LINK_INVALID = {
     RESET: "This password reset link is not valid: it was used already, has expired, "
@@ -66,7 +65,7 @@ def site_settings():
     if "site_settings" not in g:
         try:
             rows = get_db().execute("SELECT name, value FROM site_setting").fetchall()
-        except sqlite3.Error:
+        except ERRORS:
             rows = []
         g.site_settings = {row["name"]: row["value"] for row in rows}
     return g.site_settings
@@ -107,8 +106,8 @@ def make_link(db, kind, user_id=None, created_by=None):
     token = secrets.token_urlsafe(32)
     db.execute(
         "INSERT INTO one_time_link (token_hash, kind, user_id, created_by, expires)"
-        " VALUES (?, ?, ?, ?, datetime('now', ?))",
-        (hash_token(token), kind, user_id, created_by, LINK_LIFETIMES[kind]),
+        " VALUES (?, ?, ?, ?, ?)",
+        (hash_token(token), kind, user_id, created_by, utc_time(LINK_LIFETIMES[kind])),
     )
     return token
 

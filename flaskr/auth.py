@@ -4,7 +4,6 @@ import functools
 import hashlib
 import re
 import secrets
-import sqlite3
 from importlib import resources
 
 from flask import (
@@ -23,7 +22,7 @@ from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import security
-from .db import get_db, transaction
+from .db import ERRORS, fault_cause, get_db, transaction, utc_time
 from .forms import PASSWORD_MAX, USERNAME_MAX, FormError, text_field
 from .limits import Slots
 
@@ -45,7 +44,7 @@ password_slots = Slots(2, "checking passwords")
 COMMON_PASSWORDS_MESSAGE = "This password is one of the most common ones; choose another."
 SUSPENDED_MESSAGE = "This account is suspended; ask the site's admin why."
 # How stale a session's "last seen" time may get before a request refreshes it.
-LAST_SEEN_EVERY = "-60 seconds"
+LAST_SEEN_EVERY = 60
 # What a session record keeps of the browser's User-Agent, in characters.
 USER_AGENT_MAX = 500
 
@@ -77,17 +76,17 @@ def load_logged_in_user():
     if user_id is not None and isinstance(token, str):
         db = get_db()
         g.user = db.execute(
-            "SELECT u.id, u.username, u.role, u.display_name, s.rowid AS session_id,"
-            " COALESCE(s.last_seen < datetime('now', ?), 1) AS stale"
+            "SELECT u.id, u.username, u.role, u.display_name, s.id AS session_id,"
+            " CASE WHEN s.last_seen >= ? THEN 0 ELSE 1 END AS stale"
             " FROM user_session s JOIN user u ON u.id = s.user_id"
-            " WHERE s.token_hash = ? AND s.user_id = ? AND s.created > datetime('now', ?)"
+            " WHERE s.token_hash = ? AND s.user_id = ? AND s.created > ?"
             " AND u.suspended IS NULL",
-            (LAST_SEEN_EVERY, hash_token(token), user_id, session_lifetime()),
+            (utc_time(-LAST_SEEN_EVERY), hash_token(token), user_id, session_cutoff()),
         ).fetchone()
         if g.user is not None and g.user["stale"]:
             # At most once a minute per session: a write on every request would cost more.
             db.execute(
-                "UPDATE user_session SET last_seen = CURRENT_TIMESTAMP WHERE rowid = ?",
+                "UPDATE user_session SET last_seen = CURRENT_TIMESTAMP WHERE id = ?",
                 (g.user["session_id"],),
             )
 
@@ -97,10 +96,9 @@ def hash_token(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def session_lifetime():
-    """Return the age after which a login ends, as an SQLite datetime modifier."""
-    seconds = int(current_app.permanent_session_lifetime.total_seconds())
-    return f"-{seconds} seconds"
+def session_cutoff():
+    """Return the time before which a login has ended (its lifetime ago)."""
+    return utc_time(-current_app.permanent_session_lifetime.total_seconds())
 
 
 def start_session(user_id):
@@ -108,8 +106,8 @@ def start_session(user_id):
     token = secrets.token_urlsafe(32)
     with transaction() as db:
         db.execute(
-            "DELETE FROM user_session WHERE user_id = ? AND created <= datetime('now', ?)",
-            (user_id, session_lifetime()),
+            "DELETE FROM user_session WHERE user_id = ? AND created <= ?",
+            (user_id, session_cutoff()),
         )
         db.execute(
             "INSERT INTO user_session (token_hash, user_id, user_agent, address, last_seen)"
@@ -131,7 +129,8 @@ def end_other_sessions(db, user_id):
     """Delete every session of the user but this request's own (all of them for another user)."""
     token = session.get("token") if session.get("user_id") == user_id else None
     db.execute(
-        "DELETE FROM user_session WHERE user_id = ? AND token_hash IS NOT ?",
+        # A token hash is never empty: without a token, every session goes.
+        "DELETE FROM user_session WHERE user_id = ? AND token_hash <> COALESCE(?, '')",
         (user_id, hash_token(token) if isinstance(token, str) else None),
     )
 
@@ -149,7 +148,9 @@ def end_session():
         try:
             with transaction() as db:
                 db.execute("DELETE FROM user_session WHERE token_hash = ?", (hash_token(token),))
-        except sqlite3.OperationalError as e:
+        except ERRORS as e:
+            if fault_cause(e) is None:
+                raise
             problem = e
     session.clear()
     return problem
@@ -228,7 +229,7 @@ def find_user(username):
     """Return the user with this name, ignoring case, or None."""
     return (
         get_db()
-        .execute("SELECT * FROM user WHERE username = ? COLLATE NOCASE", (username,))
+        .execute("SELECT * FROM user WHERE lower(username) = lower(?)", (username,))
         .fetchone()
     )
 

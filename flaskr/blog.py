@@ -22,7 +22,7 @@ from werkzeug.routing import BaseConverter
 from .admin import log_action
 from .auth import find_user, login_required
 from .caching import cached_page
-from .db import get_db, transaction
+from .db import get_db, inserted_id, transaction
 from .forms import BODY_MAX, IMAGE_ALT_MAX, TITLE_MAX, FormError, text_field
 from .pagination import paginate
 from .tags import TAGGED_NEWEST_FIRST, find_tag, normalize, parse_tags, save_tags, with_tags
@@ -71,7 +71,7 @@ def slugify(title):
 
 # Posts readers may see: not drafts, and their publication time has come. Written out
 # (draft = 0) so that the planner picks the partial indexes made for it.
-PUBLISHED = "p.draft = 0 AND p.created <= datetime('now')"
+PUBLISHED = "p.draft = 0 AND p.created <= CURRENT_TIMESTAMP"
 
 # Posts with their author's name and their like and comment counts (each counted on its
 # own index); list pages add a WHERE clause and an order.
@@ -367,10 +367,10 @@ def save_post(post=None):
         if post is None:
             cursor = db.execute(
                 "INSERT INTO post (title, body, author_id, image, image_alt, draft, created)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (title, body, g.user["id"], new_image, fields["image_alt"], draft, created),
             )
-            id = cursor.lastrowid
+            id = inserted_id(cursor)
             old_image = image_name = new_image
         else:
             id = post["id"]

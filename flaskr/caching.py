@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from flask import Response, current_app, g, make_response, request, session
 
-from .db import repair_journal_modes
+from .db import ERRORS, backend, is_postgresql, postgres, repair_journal_modes
 
 # A versioned static URL names one exact content, so it can be kept for a year.
 STATIC_MAX_AGE = 365 * 24 * 60 * 60
@@ -23,16 +23,24 @@ PER_HEADER_BYTES = 150
 PER_PAGE_BYTES = 500
 # The time the next scheduled post is published, when pages made now go out of date
 # without any write (it walks the partial index post_published).
+# What changes whenever anyone commits a change: SQLite's own counter for the file, and on
+# PostgreSQL the site's version, which triggers bump in every transaction that changes
+# what a visitor's page shows (see migrations/postgresql/0009_schema.sql).
+VERSION_QUERIES = {
+    "sqlite": "PRAGMA data_version",
+    "postgresql": "SELECT version FROM site_version",
+}
 NEXT_PUBLICATION_QUERY = (
-    "SELECT MIN(created) FROM post WHERE draft = 0 AND created > datetime('now')"
+    "SELECT MIN(created) FROM post WHERE draft = 0 AND created > CURRENT_TIMESTAMP"
 )
 
 
 class PageCache:
     """Visitors' pages, kept within a byte budget, dropped whenever anyone commits.
 
-    One idle read connection (the watch) only asks SQLite's data_version, which changes
-    when any other connection, in this process or another, commits. A request that sees
+    One idle read connection (the watch) only asks the database's version (see
+    VERSION_QUERIES), which changes when any other connection, in this process, another
+    process or on another server, commits. A request that sees
     it change starts a new generation and empties the cache; a page rendered during an
     older generation is not kept. Every hit is preceded by such a check, so a page is
     never served after a commit its content does not show. Each generation also reads
@@ -63,24 +71,19 @@ class PageCache:
     def current_generation(self):
         """Return the generation pages may be stored under; None when it cannot be watched now."""
         with self.watch_lock:
-            if self.watch is None:
-                if not os.path.exists(self.database):
-                    return None
-                repair_journal_modes(self.database)
-                if not os.access(self.database, os.W_OK):
-                    # A watch opened now would get a read-only index of the write-ahead
-                    # log, which SQLite shares with every connection of this process, and
-                    # keep them all read-only after the file is writable again.
-                    return None
-                self.watch = open_watch(self.database)
-                self.seen = None
             try:
-                (version,) = self.watch.execute("PRAGMA data_version").fetchone()
+                if self.watch is None:
+                    self.watch = open_watch(self.database)
+                    if self.watch is None:
+                        return None
+                    self.seen = None
+                (version,) = self.watch.execute(VERSION_QUERIES[backend(self.watch)]).fetchone()
                 published = self.next_publication is not None and self.next_publication <= now()
                 if version != self.seen or published:
                     # Read before the cache is emptied: a post published in between
                     # ends this generation too.
-                    (self.next_publication,) = self.watch.execute(NEXT_PUBLICATION_QUERY).fetchone()
+                    (upcoming,) = self.watch.execute(NEXT_PUBLICATION_QUERY).fetchone()
+                    self.next_publication = stored_time(upcoming)
                     # Under the watch's lock: no other thread may see this version and
                     # serve a page from before the change while the cache is being emptied.
                     self.seen = version
@@ -88,10 +91,11 @@ class PageCache:
                         self.generation += 1
                         self.pages.clear()
                         self.size = 0
-            except sqlite3.Error:
+            except ERRORS:
                 # Unreadable: serve nothing from the cache; the page itself will say why.
-                self.watch.close()
-                self.watch = None
+                if self.watch is not None:
+                    self.watch.close()
+                    self.watch = None
                 return None
             return self.generation
 
@@ -137,8 +141,31 @@ def now():
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def stored_time(moment):
+    """Return a time read from either backend as 'YYYY-MM-DD HH:MM:SS' (None stays None).
+
+    SQLite hands a computed time (MIN of a column) over as that text, PostgreSQL as a datetime.
+    """
+    if moment is None or isinstance(moment, str):
+        return moment
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def open_watch(database):
-    """Open the page cache's connection to the database, for any thread (under its lock)."""
+    """Open the page cache's connection to the database, for any thread (under its lock).
+
+    None when a SQLite file cannot be watched now: missing, or read-only (a watch opened
+    then would get a read-only index of the write-ahead log, which SQLite shares with
+    every connection of this process, and keep them all read-only after the file is
+    writable again).
+    """
+    if is_postgresql(database):
+        return postgres.connect(database)
+    if not os.path.exists(database):
+        return None
+    repair_journal_modes(database)
+    if not os.access(database, os.W_OK):
+        return None
     return sqlite3.connect(database, check_same_thread=False)
 
 

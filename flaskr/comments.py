@@ -5,7 +5,7 @@ from flask import Blueprint, abort, g, redirect, render_template
 from .admin import log_action
 from .auth import login_required
 from .blog import get_post, post_url
-from .db import get_db, transaction
+from .db import get_db, inserted_id, transaction
 from .forms import COMMENT_MAX, FormError, text_field
 from .pagination import Page, page_number
 from .tags import with_tags
@@ -84,10 +84,12 @@ def add(id):
         return render_template("blog/detail.html", post=post, comment_error=str(e)), 400
     with transaction() as db:
         post = get_post(id, check_author=False)
-        comment_id = db.execute(
-            "INSERT INTO comment (post_id, author_id, body) VALUES (?, ?, ?)",
-            (id, g.user["id"], body),
-        ).lastrowid
+        comment_id = inserted_id(
+            db.execute(
+                "INSERT INTO comment (post_id, author_id, body) VALUES (?, ?, ?) RETURNING id",
+                (id, g.user["id"], body),
+            )
+        )
     return redirect(post_url(post, _anchor=f"comment-{comment_id}"))
 
 

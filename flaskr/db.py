@@ -1,4 +1,9 @@
-"""SQLite: per-context connections, pragmas, transactions, migrations and database commands."""
+"""The database: per-context connections, transactions, migrations and database commands.
+
+SQLite (a file path in DATABASE) is the default; a postgresql:// URL selects PostgreSQL,
+whose differences live in flaskr.postgres. Views use the connection get_db() returns
+the same way on both.
+"""
 
 import errno
 import functools
@@ -7,12 +12,14 @@ import shutil
 import sqlite3
 import stat
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 
 import click
 from flask import current_app, g, has_app_context
 from flask.cli import with_appcontext
+
+from .settings import POSTGRESQL_SCHEMES, SettingError
 
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -39,6 +46,14 @@ STORAGE_FAULTS = {
     errno.EIO: "a disk I/O error",
 }
 
+try:
+    from . import postgres
+except ImportError:  # pragma: no cover - installed without the postgresql extra
+    postgres = None
+
+# Every error a database call can raise, on either backend.
+ERRORS = (sqlite3.Error,) if postgres is None else (sqlite3.Error, postgres.psycopg.Error)
+
 # TIMESTAMP columns come back as datetime objects, as in the tutorial; registered here
 # because the standard library's default converter is deprecated.
 sqlite3.register_converter("timestamp", lambda value: datetime.fromisoformat(value.decode()))
@@ -63,9 +78,43 @@ def connect(path, synchronous="FULL", busy_timeout_ms=5000):
     return db
 
 
+def is_postgresql(database):
+    """Whether a DATABASE setting names a PostgreSQL database (a URL) rather than a file."""
+    return database.startswith(POSTGRESQL_SCHEMES)
+
+
+def backend(db):
+    """Return the backend a connection talks to: "sqlite" or "postgresql"."""
+    return getattr(db, "backend", "sqlite")
+
+
+def utc_time(seconds=0):
+    """Return now plus seconds (minus, if negative) as times are stored: 'YYYY-MM-DD HH:MM:SS', UTC.
+
+    Both backends compare such a string with a stored time; cut-offs are computed here
+    rather than in each dialect's date functions.
+    """
+    moment = datetime.now(UTC) + timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def inserted_id(cursor):
+    """Return the id an INSERT ... RETURNING id gave back.
+
+    Every row is read: SQLite reports an error of the write itself (a full database) only
+    when the statement runs to its end, which reading just the first row never asks for.
+    """
+    ((id,),) = cursor.fetchall()
+    return id
+
+
 def get_db():
     """Return this app context's connection, opening it on first use."""
     if "db" not in g:
+        pools = current_app.extensions.get("postgresql")
+        if pools is not None:
+            g.db = pools.connect()
+            return g.db
         g.db = connect(
             current_app.config["DATABASE"],
             current_app.config["SQLITE_SYNCHRONOUS"],
@@ -91,7 +140,10 @@ def transaction(db=None):
     is the one raised, so the connection is never left inside a failed transaction.
     """
     db = db or get_db()
-    db.execute("BEGIN IMMEDIATE")
+    if backend(db) == "postgresql":
+        db.begin_write()
+    else:
+        db.execute("BEGIN IMMEDIATE")
     try:
         yield db
         db.execute("COMMIT")
@@ -111,7 +163,7 @@ def rollback(db):
         return
     try:
         db.execute("ROLLBACK")
-    except sqlite3.Error:
+    except ERRORS:
         db.close()
         if has_app_context() and g.get("db") is db:
             g.pop("db")
@@ -124,6 +176,8 @@ def fault_cause(error):
     """
     if isinstance(error, OSError):
         return STORAGE_FAULTS.get(error.errno)
+    if postgres is not None and isinstance(error, postgres.psycopg.Error):
+        return postgres.fault_cause(error)
     if not isinstance(error, sqlite3.OperationalError):
         return None
     return FAULTS.get(getattr(error, "sqlite_errorcode", 0) & 0xFF)
@@ -155,8 +209,11 @@ def write_problem(db, min_free_bytes, commit=False):
     long, shows here. Only with commit does the rewrite reach the disk, which also shows
     a disk that fails writes; otherwise it is rolled back, so that a routine check
     changes nothing (and empties no page cache). Then checks the room left for writes,
-    under SQLite's page limit and on the file system, against min_free_bytes.
+    under SQLite's page limit and on the file system, against min_free_bytes (SQLite
+    only: a PostgreSQL server reports a full disk as a fault of the write itself).
     """
+    if backend(db) == "postgresql":
+        return postgres.write_problem(db, commit)
     try:
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -184,9 +241,11 @@ def write_problem(db, min_free_bytes, commit=False):
 
 
 @functools.cache
-def migrations():
-    """Return the packaged migrations as (version, name, sql), in order."""
+def migrations(kind="sqlite"):
+    """Return a backend's packaged migrations as (version, name, sql), in order."""
     folder = resources.files("flaskr").joinpath("migrations")
+    if kind == "postgresql":
+        folder = folder.joinpath("postgresql")
     return sorted(
         (int(entry.name.partition("_")[0]), entry.name, entry.read_text(encoding="utf-8"))
         for entry in folder.iterdir()
@@ -194,14 +253,27 @@ def migrations():
     )
 
 
-def latest_version():
-    """Return the schema version this code expects."""
-    return migrations()[-1][0]
+def latest_version(kind="sqlite"):
+    """Return the schema version this code expects on a backend."""
+    return migrations(kind)[-1][0]
 
 
 def schema_version(db):
     """Return the schema version stored in the database."""
+    if backend(db) == "postgresql":
+        return postgres.schema_version(db)
     return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def table_names(db):
+    """Return the names of Flaskr's tables (the full-text index's own tables left out)."""
+    if backend(db) == "postgresql":
+        return postgres.table_names(db)
+    rows = db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'"
+        " AND name NOT LIKE 'sqlite%' AND name NOT LIKE 'post_fts%'"
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def split_statements(sql):
@@ -219,18 +291,24 @@ def split_statements(sql):
 
 def migrate(db):
     """Apply every migration newer than the database, each in its own transaction."""
-    db.execute("PRAGMA journal_mode = WAL")
+    kind = backend(db)
+    if kind == "sqlite":
+        db.execute("PRAGMA journal_mode = WAL")
     applied = []
-    for number, name, sql in migrations():
+    for number, name, sql in migrations(kind):
         with transaction(db):
             # Read the version inside the write lock: two init-db runs at once apply
             # each migration exactly once.
             current = schema_version(db)
             if current >= number:
                 continue
-            for statement in split_statements(sql):
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {number}")
+            if kind == "postgresql":
+                postgres.apply_migration(db, sql)
+                postgres.set_schema_version(db, number)
+            else:
+                for statement in split_statements(sql):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
         applied.append(name)
     return applied
 
@@ -238,7 +316,7 @@ def migrate(db):
 def init_db():
     """Create the database, or upgrade an existing one in place without losing data."""
     db = get_db()
-    version, latest = schema_version(db), latest_version()
+    version, latest = schema_version(db), latest_version(backend(db))
     if version > latest:
         raise click.ClickException(
             f"The database is at schema version {version}, newer than this Flaskr ({latest})."
@@ -249,6 +327,10 @@ def init_db():
 def reset_db():
     """Drop every table, leaving an empty database at schema version 0."""
     db = get_db()
+    if backend(db) == "postgresql":
+        with transaction(db):
+            postgres.reset(db)
+        return
     db.execute("PRAGMA foreign_keys = OFF")
     with transaction(db):
         # Virtual tables own their shadow tables and drop them; triggers and indexes
@@ -270,6 +352,9 @@ def backup_db(path):
     """
     if os.path.exists(path):
         raise click.ClickException(f"{path} already exists; choose a new file name.")
+    database = current_app.config["DATABASE"]
+    if is_postgresql(database):
+        return postgres.backup(database, path)
     tmp = f"{path}.partial"
     target = sqlite3.connect(tmp)
     try:
@@ -309,11 +394,24 @@ def init_db_command(reset, yes):
 def backup_command(path):
     """Write a consistent copy of the database to PATH while the server runs."""
     integrity = backup_db(path)
-    click.echo(f"Backed up the database to {path} (integrity check: {integrity}).")
+    if is_postgresql(current_app.config["DATABASE"]):
+        click.echo(f"Backed up the database to {path} (pg_dump's custom format).")
+    else:
+        click.echo(f"Backed up the database to {path} (integrity check: {integrity}).")
 
 
 def init_app(app):
     """Register database teardown and commands with the application."""
+    database = app.config["DATABASE"]
+    if is_postgresql(database):
+        if postgres is None:  # pragma: no cover - installed without the postgresql extra
+            raise SettingError(
+                "DATABASE is a postgresql:// URL, but PostgreSQL support is not installed:"
+                " pip install 'flaskr[postgresql]'"
+            )
+        app.extensions["postgresql"] = postgres.Pools(
+            database, app.config["DATABASE_POOL_SIZE"], app.config["SQLITE_BUSY_TIMEOUT_MS"]
+        )
     if app.config["SQLITE_SYNCHRONOUS"] not in SYNCHRONOUS_LEVELS:
         raise ValueError(f"SQLITE_SYNCHRONOUS must be one of {', '.join(SYNCHRONOUS_LEVELS)}")
     # Before this process opens the database: a read-only episode may have left its

@@ -26,7 +26,7 @@ SITEMAP_XMLNS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 W3C_TIME = "%Y-%m-%dT%H:%M:%SZ"
 # One block of posts: a range of the primary key (tests/test_discovery.py checks the plan).
 SITEMAP_QUERY = (
-    f"SELECT id, title, strftime('{W3C_TIME}', MAX(COALESCE(updated, created), created))"
+    "SELECT id, title, CASE WHEN updated > created THEN updated ELSE created END"
     f" FROM post p WHERE id > ? AND id <= ? AND {PUBLISHED} ORDER BY id"
 )
 
@@ -121,23 +121,33 @@ def sitemap_count(last_id):
     return 0 if last_id <= POSTS_PER_SITEMAP else -(-last_id // POSTS_PER_SITEMAP)
 
 
+def w3c_time(moment):
+    """Return a stored time as the sitemap writes it.
+
+    SQLite hands a computed time over as its text, 'YYYY-MM-DD HH:MM:SS'; PostgreSQL as
+    a datetime.
+    """
+    if isinstance(moment, str):
+        return f"{moment.replace(' ', 'T')}Z"
+    return moment.strftime(W3C_TIME)
+
+
 def url_entry(loc, lastmod):
-    lastmod = f"<lastmod>{lastmod}</lastmod>" if lastmod else ""
+    lastmod = f"<lastmod>{w3c_time(lastmod)}</lastmod>" if lastmod else ""
     return f"  <url><loc>{loc}</loc>{lastmod}</url>\n"
 
 
 def urlset(low, high, with_index):
     """Return a sitemap of the posts with low < id <= high (and the index page), in id order."""
     db = get_db()
-    # Built by hand rather than by url_for and a template, the times formatted by SQLite:
+    # Built by hand rather than by url_for and a template:
     # a file may hold 50,000 posts.
     post_base = escape(url_for("blog.detail", id=0, _external=True).removesuffix("0"))
     # Each post at its own address (the slug of its title), as post_url makes it.
     parts = ['<?xml version="1.0" encoding="utf-8"?>\n', f'<urlset xmlns="{SITEMAP_XMLNS}">\n']
     if with_index:
         newest = db.execute(
-            f"SELECT strftime('{W3C_TIME}', created) FROM post p WHERE {PUBLISHED}"
-            " ORDER BY created DESC, id DESC LIMIT 1"
+            f"SELECT created FROM post p WHERE {PUBLISHED} ORDER BY created DESC, id DESC LIMIT 1"
         ).fetchone()
         parts.append(url_entry(escape(url_for("index", _external=True)), newest and newest[0]))
     rows = db.execute(SITEMAP_QUERY, (low, high))

@@ -4,14 +4,12 @@ Database faults (a full disk, a read-only database, an I/O error, a lock held to
 are the server's condition, not a bug: they answer 503 with Retry-After.
 """
 
-import sqlite3
-
 from flask import current_app, render_template, request
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from .blog import newest_posts
 from .caching import close_watch_after_fault
-from .db import fault_cause, repair_journal_modes
+from .db import ERRORS, fault_cause, repair_journal_modes
 from .health import FAULT_RETRY_AFTER_SECONDS, write_check
 from .logs import printable
 
@@ -34,7 +32,7 @@ def ways_on(error):
         return ()
     try:
         return newest_posts(NEWEST_ON_ERROR_PAGES)
-    except sqlite3.Error:
+    except ERRORS:
         # The page still explains the error when the list cannot be read.
         return ()
 
@@ -91,5 +89,6 @@ def init_app(app):
     has logged its traceback), unless the app propagates exceptions for testing.
     """
     app.register_error_handler(HTTPException, render_error)
-    app.register_error_handler(sqlite3.OperationalError, handle_database_error)
+    for error in ERRORS:
+        app.register_error_handler(error, handle_database_error)
     app.register_error_handler(OSError, handle_storage_error)

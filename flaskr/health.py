@@ -1,12 +1,19 @@
 """Liveness: /hello and /healthz, for people and for load balancers."""
 
-import sqlite3
 import threading
 from time import monotonic
 
 from flask import Blueprint, current_app
 
-from .db import get_db, latest_version, repair_journal_modes, schema_version, write_problem
+from .db import (
+    ERRORS,
+    backend,
+    get_db,
+    latest_version,
+    repair_journal_modes,
+    schema_version,
+    write_problem,
+)
 
 bp = Blueprint("health", __name__)
 
@@ -78,9 +85,9 @@ def healthz():
         db = get_db()
         db.execute("SELECT id FROM user LIMIT 1").fetchall()
         version = schema_version(db)
-    except sqlite3.Error:
+    except ERRORS:
         return unavailable("the database cannot be read")
-    if version < latest_version():
+    if version < latest_version(backend(db)):
         return unavailable("run flask --app flaskr init-db")
     min_free = current_app.config["HEALTH_MIN_FREE_BYTES"]
     problem = write_check().current_problem(lambda commit: write_problem(db, min_free, commit))

@@ -102,7 +102,7 @@ LATER_TABLES = ("site_settings",)
 TIME_COLUMNS = ("created", "updated", "suspended", "joined", "last_login")
 # A post's state as the export names it.
 POST_STATE = (
-    "CASE WHEN draft THEN 'draft' WHEN created > datetime('now') THEN 'scheduled'"
+    "CASE WHEN draft <> 0 THEN 'draft' WHEN created > CURRENT_TIMESTAMP THEN 'scheduled'"
     " ELSE 'published' END"
 )
 EXPORT_QUERIES = {

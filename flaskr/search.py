@@ -1,4 +1,8 @@
-"""Search: /search?q=, full-text search of titles and bodies through SQLite FTS5."""
+"""Search: /search?q=, full-text search of titles and bodies.
+
+SQLite searches its FTS5 index, PostgreSQL a tsvector column with a GIN index; the two
+differ only in the queries of QUERIES, and both bound the work of a search the same way.
+"""
 
 import re
 
@@ -6,7 +10,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 
 from .blog import POST_QUERY
 from .caching import cached_page
-from .db import get_db
+from .db import backend, get_db
 from .pagination import Page, page_number
 from .tags import with_tags
 
@@ -30,21 +34,34 @@ MAX_RANKING_TERMS = 8
 # How rare a word is, estimated from the newest posts: a handful of bounded index reads.
 RARITY_SAMPLE = 200
 
-# The newest matches by post id (posts are numbered as they are written).
-CANDIDATES_QUERY = "SELECT rowid FROM post_fts WHERE post_fts MATCH ? ORDER BY rowid DESC LIMIT ?"
-SAMPLE_QUERY = "SELECT MIN(id), COUNT(*) FROM (SELECT id FROM post ORDER BY id DESC LIMIT ?)"
-SAMPLE_COUNT_QUERY = "SELECT COUNT(*) FROM post_fts WHERE post_fts MATCH ? AND rowid >= ?"
-# FTS5's bm25(): lower is better. Only the rows between the oldest and newest candidate.
-RANK_QUERY = (
-    "SELECT rowid, bm25(post_fts) FROM post_fts"
-    " WHERE post_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?"
-)
+SAMPLE_QUERY = "SELECT MIN(id), COUNT(*) FROM (SELECT id FROM post ORDER BY id DESC LIMIT ?) s"
+# Each backend's full-text queries; each takes a match expression (match_expression).
+QUERIES = {
+    "sqlite": {
+        # The newest matches by post id (posts are numbered as they are written).
+        "candidates": "SELECT rowid FROM post_fts WHERE post_fts MATCH ?"
+        " ORDER BY rowid DESC LIMIT ?",
+        "sample_count": "SELECT COUNT(*) FROM post_fts WHERE post_fts MATCH ? AND rowid >= ?",
+        # FTS5's bm25(): lower is better. Only the rows between the oldest and newest candidate.
+        "rank": "SELECT rowid, bm25(post_fts) FROM post_fts"
+        " WHERE post_fts MATCH ? AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?",
+    },
+    "postgresql": {
+        "candidates": "SELECT id FROM post WHERE search @@ plainto_tsquery('flaskr_search', ?)"
+        " ORDER BY id DESC LIMIT ?",
+        "sample_count": "SELECT COUNT(*) FROM post"
+        " WHERE search @@ plainto_tsquery('flaskr_search', ?) AND id >= ?",
+        # ts_rank(), negated so that lower is better here too.
+        "rank": "SELECT id, -ts_rank(search, q) FROM post, plainto_tsquery('flaskr_search', ?) q"
+        " WHERE search @@ q AND id BETWEEN ? AND ? ORDER BY id DESC LIMIT ?",
+    },
+}
 
 # The posts readers may not see yet (drafts and scheduled posts are in the full-text index):
 # the drafts among a range of ids, and the scheduled posts, each read from a small index
 # however many posts match.
 DRAFT_IDS_QUERY = "SELECT id FROM post WHERE draft = 1 AND id BETWEEN ? AND ?"
-SCHEDULED_IDS_QUERY = "SELECT id FROM post WHERE draft = 0 AND created > datetime('now')"
+SCHEDULED_IDS_QUERY = "SELECT id FROM post WHERE draft = 0 AND created > CURRENT_TIMESTAMP"
 
 # One page of results, each post found by its id.
 POSTS_BY_ID_QUERY = POST_QUERY + " WHERE p.id IN ({})"
@@ -58,20 +75,26 @@ def search_terms(text):
     return list(words.values())[:MAX_TERMS]
 
 
-def match_expression(terms):
-    """Return an FTS5 query that finds posts containing every term.
+def match_expression(kind, terms):
+    """Return the full-text query that finds posts containing every term.
 
-    Each term becomes a quoted FTS string, so no user text is read as FTS syntax
-    (operators, column filters, NEAR, prefixes).
+    On SQLite each term becomes a quoted FTS string, so no user text is read as FTS
+    syntax (operators, column filters, NEAR, prefixes); PostgreSQL's plainto_tsquery
+    reads plain words only, all of them required.
     """
+    if kind == "postgresql":
+        return " ".join(terms)
     return " ".join('"{}"'.format(term.replace('"', '""')) for term in terms)
 
 
 def ranking_terms(db, terms):
     """Return the rarest terms (at most MAX_RANKING_TERMS), leaving out those in most posts."""
     oldest, sample = db.execute(SAMPLE_QUERY, (RARITY_SAMPLE,)).fetchone()
+    kind = backend(db)
     counts = {
-        term: db.execute(SAMPLE_COUNT_QUERY, (match_expression([term]), oldest)).fetchone()[0]
+        term: db.execute(
+            QUERIES[kind]["sample_count"], (match_expression(kind, [term]), oldest)
+        ).fetchone()[0]
         for term in terms
     }
     rare = [term for term in terms if counts[term] * 2 <= sample]
@@ -83,8 +106,13 @@ def ranked_matches(db, terms):
 
     The candidates are the newest MAX_RANKED matches; equal scores keep newest first.
     """
+    kind = backend(db)
+    queries = QUERIES[kind]
     ids = [
-        row[0] for row in db.execute(CANDIDATES_QUERY, (match_expression(terms), MAX_RANKED + 1))
+        row[0]
+        for row in db.execute(
+            queries["candidates"], (match_expression(kind, terms), MAX_RANKED + 1)
+        )
     ]
     if ids:
         drafts = db.execute(DRAFT_IDS_QUERY, (ids[-1], ids[0])).fetchall()
@@ -96,7 +124,7 @@ def ranked_matches(db, terms):
     if not ranking:
         return ids, more
     rows = db.execute(
-        RANK_QUERY, (match_expression(ranking), ids[-1], ids[0], MAX_RANK_ROWS)
+        queries["rank"], (match_expression(kind, ranking), ids[-1], ids[0], MAX_RANK_ROWS)
     ).fetchall()
     scores = dict(rows)
     return sorted(ids, key=lambda post_id: scores.get(post_id, 0.0)), more
@@ -104,6 +132,8 @@ def ranked_matches(db, terms):
 
 def posts_by_id(db, ids):
     """Return the posts with these ids, in the order given, each with its tags."""
+    if not ids:
+        return []
     rows = db.execute(POSTS_BY_ID_QUERY.format(", ".join("?" * len(ids))), ids).fetchall()
     order = {post_id: k for k, post_id in enumerate(ids)}
     return with_tags(sorted(rows, key=lambda row: order[row["id"]]))

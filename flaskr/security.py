@@ -1,13 +1,14 @@
 """Web safety: cross-site refusal, headers, id bounds, throttling of logins and registrations."""
 
 import secrets
+from datetime import UTC, datetime, timedelta
 
 from flask import abort, current_app, request, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.routing import IntegerConverter
 
-from .db import transaction
+from .db import inserted_id, transaction, utc_time
 from .forms import FormRequest
 
 # SQLite's largest integer; a larger id in a URL can name nothing.
@@ -101,12 +102,13 @@ def wait_for(db, table, column, value, limit, window):
     window; one indexed lookup.
     """
     row = db.execute(
-        f"SELECT CAST(strftime('%s', at) AS INTEGER) + ? - CAST(strftime('%s', 'now') AS INTEGER)"
-        f" FROM {table} WHERE {column} = ? AND at > datetime('now', ?)"
-        " ORDER BY at DESC LIMIT 1 OFFSET ?",
-        (window, value, f"-{window} seconds", limit - 1),
+        f"SELECT at FROM {table} WHERE {column} = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
+        (value, utc_time(-window), limit - 1),
     ).fetchone()
-    return 0 if row is None else max(1, row[0])
+    if row is None:
+        return 0
+    leaves = row[0].replace(tzinfo=UTC) + timedelta(seconds=window)
+    return max(1, int((leaves - datetime.now(UTC)).total_seconds()))
 
 
 def record_within_limits(table, window, limits, row):
@@ -118,15 +120,16 @@ def record_within_limits(table, window, limits, row):
     attempt records nothing, so retrying while refused does not push the wait further.
     """
     with transaction() as db:
-        db.execute(f"DELETE FROM {table} WHERE at <= datetime('now', ?)", (f"-{window} seconds",))
+        db.execute(f"DELETE FROM {table} WHERE at <= ?", (utc_time(-window),))
         wait = max(wait_for(db, table, *limit, window) for limit in limits)
         if wait:
             return wait, None
         placeholders = ", ".join("?" * len(row))
         cursor = db.execute(
-            f"INSERT INTO {table} ({', '.join(row)}) VALUES ({placeholders})", tuple(row.values())
+            f"INSERT INTO {table} ({', '.join(row)}) VALUES ({placeholders}) RETURNING id",
+            tuple(row.values()),
         )
-        return 0, cursor.lastrowid
+        return 0, inserted_id(cursor)
 
 
 def try_again_in(seconds):
@@ -147,11 +150,12 @@ def start_login_attempt(username, address, device=None):
     config = current_app.config
     if device is None:
         table, where = "login_failure", ""
+        # Usernames are one person whatever their case: failures are kept in lower case.
         limits = (
-            ("username", username, config["LOGIN_FAILURES_PER_USERNAME"]),
+            ("username", username.lower(), config["LOGIN_FAILURES_PER_USERNAME"]),
             ("address", address, config["LOGIN_FAILURES_PER_ADDRESS"]),
         )
-        row = {"username": username, "address": address}
+        row = {"username": username.lower(), "address": address}
     else:
         table, where = "device_login_failure", " on a known device"
         limits = (("device", device, config["LOGIN_FAILURES_PER_DEVICE"]),)
@@ -173,7 +177,7 @@ def login_succeeded(username, device=None):
     """
     with transaction() as db:
         if device is None:
-            db.execute("DELETE FROM login_failure WHERE username = ?", (username,))
+            db.execute("DELETE FROM login_failure WHERE username = ?", (username.lower(),))
         else:
             db.execute("DELETE FROM device_login_failure WHERE device = ?", (device,))
 

@@ -24,7 +24,10 @@ DEFAULTS = {
     # Visitors' pages kept in memory, in bytes (32 MB); 0 turns the page cache off.
     "PAGE_CACHE_BYTES": 32 * 1024 * 1024,
     "SQLITE_SYNCHRONOUS": "FULL",
+    # How long a write waits for another writer (and a request for a free connection).
     "SQLITE_BUSY_TIMEOUT_MS": 5000,
+    # PostgreSQL: connections each server process keeps at most (waitress runs 4 threads).
+    "DATABASE_POOL_SIZE": 8,
     # /healthz answers 503 when less room than this is left for the database to grow.
     "HEALTH_MIN_FREE_BYTES": 256 * 1024,
     "PROXY_FIX": 0,
@@ -51,6 +54,14 @@ DEFAULTS = {
 
 # Keys that must never sign a production session.
 WEAK_KEYS = {None, "", "dev"}
+# The DATABASE setting: a file path (SQLite) or one of these URLs (PostgreSQL).
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+
+
+class SettingError(SystemExit):
+    """A setting Flaskr cannot start with: one line naming it, no traceback."""
+
+
 KEY_FILENAME = "secret_key"
 
 
@@ -59,16 +70,13 @@ def configure(app, test_config=None):
 
     A given test_config replaces the instance file and the environment.
     """
-    app.config.from_mapping(
-        DEFAULTS,
-        DATABASE=os.path.join(app.instance_path, "flaskr.sqlite"),
-        UPLOAD_FOLDER=os.path.join(app.instance_path, "uploads"),
-    )
+    app.config.from_mapping(DEFAULTS, UPLOAD_FOLDER=os.path.join(app.instance_path, "uploads"))
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
         app.config.from_prefixed_env("FLASKR")
     else:
         app.config.from_mapping(test_config)
+    app.config["DATABASE"] = database_setting(app, test_config is None)
 
     os.makedirs(app.instance_path, exist_ok=True)
     if app.config.get("SECRET_KEY") in WEAK_KEYS:
@@ -76,6 +84,36 @@ def configure(app, test_config=None):
             app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
         else:
             app.config["SECRET_KEY"] = secrets.token_hex(32)
+
+
+def database_setting(app, from_environment):
+    """Return the database to use: DATABASE, else a postgresql:// DATABASE_URL, else the file.
+
+    Anything that is neither a file path nor a PostgreSQL URL stops the start with one
+    line naming the setting.
+    """
+    database = app.config.get("DATABASE")
+    setting = "FLASKR_DATABASE"
+    if database is None:
+        database = os.environ.get("DATABASE_URL") if from_environment else None
+        setting = "DATABASE_URL"
+    if database is None:
+        return os.path.join(app.instance_path, "flaskr.sqlite")
+    if not isinstance(database, str) or not database:
+        raise SettingError(f"{setting} must be a file path or a postgresql:// URL.")
+    if database.startswith(POSTGRESQL_SCHEMES):
+        return database
+    if setting == "DATABASE_URL":
+        raise SettingError(
+            "DATABASE_URL is not a postgresql:// URL: set FLASKR_DATABASE to a file path"
+            " or a postgresql:// URL."
+        )
+    if "://" in database:
+        raise SettingError(
+            f"FLASKR_DATABASE must be a file path or a postgresql:// URL,"
+            f" not a {database.partition(':')[0]}: URL."
+        )
+    return database
 
 
 def load_secret_key(instance_path):

@@ -13,7 +13,7 @@ TAG_PATTERN = re.compile(r"[^\W_][\w .-]*")
 # post_tag_tag_created (post_tag keeps a copy of each post's created time for it).
 TAGGED_NEWEST_FIRST = (
     " JOIN post_tag pt ON pt.post_id = p.id"
-    " WHERE pt.tag_id = ? AND pt.created <= datetime('now') AND p.draft = 0"
+    " WHERE pt.tag_id = ? AND pt.created <= CURRENT_TIMESTAMP AND p.draft = 0"
     " ORDER BY pt.created DESC, pt.post_id DESC"
 )
 

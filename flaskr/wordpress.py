@@ -13,7 +13,7 @@ import click
 from flask.cli import with_appcontext
 from markdownify import MarkdownConverter
 
-from .db import get_db, transaction
+from .db import get_db, inserted_id, transaction
 from .forms import BODY_MAX, COMMENT_MAX, TAG_MAX, TAGS_MAX, TITLE_MAX
 from .portability import AUTHOR_NAME_MAX, check_schema
 from .tags import TAG_PATTERN, normalize, save_tags
@@ -319,7 +319,8 @@ class Importer:
 
     def remember(self, kind, key, row_id):
         self.db.execute(
-            "INSERT OR REPLACE INTO imported (source, kind, key, row_id) VALUES (?, ?, ?, ?)",
+            "INSERT INTO imported (source, kind, key, row_id) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (source, kind, key) DO UPDATE SET row_id = excluded.row_id",
             (SOURCE, kind, key, row_id),
         )
 
@@ -371,11 +372,13 @@ class Importer:
         modified = wordpress_time(item, self.wp, "post_modified")
         updated = modified if modified and modified > created else None
         author_id = self.user_for(text_of(item, CREATOR) or "wordpress")
-        post_id = self.db.execute(
-            "INSERT INTO post (title, body, author_id, created, updated, draft)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (title, body, author_id, created, updated, state == "drafts"),
-        ).lastrowid
+        post_id = inserted_id(
+            self.db.execute(
+                "INSERT INTO post (title, body, author_id, created, updated, draft)"
+                " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (title, body, author_id, created, updated, int(state == "drafts")),
+            )
+        )
         save_tags(self.db, post_id, self.tags(item))
         self.remember("post", key, post_id)
         self.imported[state] += 1
@@ -467,10 +470,12 @@ class Importer:
             and self.db.execute("SELECT 1 FROM user WHERE id = ?", (user_id,)).fetchone()
         ):
             return user_id
-        user_id = self.db.execute(
-            "INSERT INTO user (username, password) VALUES (?, ?)",
-            (self.free_username(login), NO_PASSWORD),
-        ).lastrowid
+        user_id = inserted_id(
+            self.db.execute(
+                "INSERT INTO user (username, password) VALUES (?, ?) RETURNING id",
+                (self.free_username(login), NO_PASSWORD),
+            )
+        )
         self.remember("author", key, user_id)
         self.imported["authors"] += 1
         return user_id
@@ -480,7 +485,7 @@ class Importer:
         base = re.sub(r"[^A-Za-z0-9_.-]+", "-", login).strip("-.")[:32] or "author"
         name, number = base, 1
         while self.db.execute(
-            "SELECT 1 FROM user WHERE username = ? COLLATE NOCASE", (name,)
+            "SELECT 1 FROM user WHERE lower(username) = lower(?)", (name,)
         ).fetchone():
             number += 1
             name = f"{base[: 31 - len(str(number))]}-{number}"

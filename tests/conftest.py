@@ -1,13 +1,18 @@
-"""Fixtures: an app on a temporary database per test, its client and CLI runner, and auth."""
+"""Fixtures: an app on a temporary database per test, its client and CLI runner, and auth.
+
+Every test that touches the database runs twice, on SQLite and on PostgreSQL (a
+throwaway cluster, see pg.py), unless it is marked sqlite_only: it is about SQLite itself.
+"""
 
 import os
 from pathlib import Path
 
 import pytest
 from live import FAST_HASH, Server
+from pg import Cluster, Databases
 
 from flaskr import create_app
-from flaskr.db import get_db, init_db
+from flaskr.db import get_db, init_db, table_names
 
 DATA_SQL = (Path(__file__).parent / "data.sql").read_text(encoding="utf-8")
 
@@ -21,20 +26,74 @@ def isolated_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("FLASKR_INSTANCE_PATH", str(tmp_path / "instance"))
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc):
+    """Run each test that uses the database on both backends (SQLite only when marked)."""
+    if "backend" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only")
+        metafunc.parametrize("backend", BACKENDS[:1] if only else BACKENDS)
+
+
+@pytest.fixture(scope="session")
+def postgresql_databases():
+    """Fresh PostgreSQL databases: on FLASKR_TEST_DATABASE_URL, or on a cluster of our own."""
+    url = os.environ.get("FLASKR_TEST_DATABASE_URL")
+    cluster = None if url else Cluster()
+    databases = Databases(url or cluster.url)
+    yield databases
+    databases.close()
+    if cluster is not None:
+        cluster.stop()
+
+
+def migrate_url(url):
+    """Bring the database at url to the current schema, as init-db does."""
+    app = create_app({"TESTING": True, "DATABASE": url})
+    with app.app_context():
+        init_db()
+    close_connections(app)
+
+
 @pytest.fixture
-def make_app(tmp_path):
+def database(backend, tmp_path, request):
+    """This test's database: a file for SQLite, a new database (current schema) for PostgreSQL."""
+    if backend == "sqlite":
+        return str(tmp_path / "flaskr.sqlite")
+    databases = request.getfixturevalue("postgresql_databases")
+    name, url = databases.migrated(migrate_url)
+    request.addfinalizer(lambda: databases.drop(name))
+    return url
+
+
+@pytest.fixture
+def make_app(database):
     """Return a factory for test apps on this test's database, with config overrides."""
+    made = []
 
     def make(**config):
         settings = {
             "TESTING": True,
-            "DATABASE": str(tmp_path / "flaskr.sqlite"),
+            "DATABASE": database,
             "PASSWORD_HASH_METHOD": FAST_HASH,
             **config,
         }
-        return create_app(settings)
+        app = create_app(settings)
+        made.append(app)
+        return app
 
-    return make
+    yield make
+    for app in made:
+        close_connections(app)
+
+
+def close_connections(app):
+    """Close what an app keeps open on PostgreSQL (its pool, the page cache's watch)."""
+    if "postgresql" in app.extensions:
+        app.extensions["postgresql"].close()
+        if "page_cache" in app.extensions:
+            app.extensions["page_cache"].close_watch()
 
 
 @pytest.fixture
@@ -84,7 +143,9 @@ def query(app):
 
     def query(statement, params=()):
         with app.app_context():
-            return [tuple(row) for row in get_db().execute(statement, params).fetchall()]
+            cursor = get_db().execute(statement, params)
+            # A statement without rows (UPDATE...) returns none, on either backend.
+            return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
 
     return query
 
@@ -116,13 +177,11 @@ def snapshot(app, query):
     """
 
     def snapshot():
-        tables = query(
-            "SELECT name FROM sqlite_master WHERE type = 'table'"
-            " AND name NOT LIKE 'sqlite%' AND name NOT LIKE 'post_fts%'"
-        )
+        with app.app_context():
+            tables = table_names(get_db())
         state = {
             name: sorted(query(f"SELECT {SNAPSHOT_COLUMNS.get(name, '*')} FROM {name}"), key=repr)
-            for (name,) in tables
+            for name in tables
         }
         folder = app.config["UPLOAD_FOLDER"]
         state["images"] = sorted(os.listdir(folder)) if os.path.isdir(folder) else []

@@ -1,5 +1,6 @@
 -- Test data in the tutorial's shape: two users with tutorial-era pbkdf2 hashes
--- (passwords "test" and "other") and one post, inserted the tutorial's way.
+-- (passwords "test" and "other") and one post, inserted the tutorial's way (its body
+-- holds a newline, written in SQL both backends read).
 INSERT INTO user (username, password)
 VALUES
   ('test', 'pbkdf2:sha256:50000$UbrHJr3G$26ebbf257383df8015b201706755c1f3827248c26c224974817a42a472fbe9eb'),
@@ -7,4 +8,5 @@ VALUES
 
 INSERT INTO post (title, body, author_id, created)
 VALUES
-  ('test title', 'test' || x'0a' || 'body', 1, '2018-01-01 00:00:00');
+  ('test title', 'test
+body', 1, '2018-01-01 00:00:00');

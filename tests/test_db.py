@@ -123,7 +123,7 @@ def test_failed_migration_leaves_nothing_half_done(app, monkeypatch):
             "CREATE TABLE half (id INTEGER);\nINSERT INTO nowhere VALUES (1);",
         ),
     ]
-    monkeypatch.setattr(flaskr_db, "migrations", lambda: broken)
+    monkeypatch.setattr(flaskr_db, "migrations", lambda kind="sqlite": broken)
     with app.app_context():
         with pytest.raises(sqlite3.OperationalError, match="nowhere"):
             init_db()
@@ -411,7 +411,7 @@ def test_upgrade_from_an_intermediate_version_keeps_its_rows(make_app, monkeypat
     app = make_app()
     # A database that an older Flaskr (schema version 3) made and used.
     first_three = flaskr_db.migrations()[:3]
-    monkeypatch.setattr(flaskr_db, "migrations", lambda: first_three)
+    monkeypatch.setattr(flaskr_db, "migrations", lambda kind="sqlite": first_three)
     with app.app_context():
         assert init_db() == migration_names()[:3]
         db = get_db()

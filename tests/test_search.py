@@ -241,9 +241,11 @@ def test_search_terms_and_expression():
     assert search_terms(" ".join(f"w{k}" for k in range(100))) == [
         f"w{k}" for k in range(MAX_TERMS)
     ]
-    assert match_expression(["a", 'b"c']) == '"a" "b""c"'
+    assert match_expression("sqlite", ["a", 'b"c']) == '"a" "b""c"'
+    assert match_expression("postgresql", ["a", "b"]) == "a b"
 
 
+@pytest.mark.sqlite_only
 def test_the_migration_indexes_existing_posts(make_app, tmp_path):
     make_tutorial_database(tmp_path / "flaskr.sqlite")
     app = make_app()

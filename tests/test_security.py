@@ -10,7 +10,7 @@ from flask import session
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from flaskr import security
-from flaskr.db import get_db
+from flaskr.db import get_db, utc_time
 from flaskr.security import MAX_ID
 
 CROSS_SITE = b"This form was sent from another site, so it was refused."
@@ -311,13 +311,13 @@ def test_logout_without_a_session_is_harmless(client):
 
 def test_sessions_end_after_their_lifetime(app, client, auth, query):
     auth.login()
-    query("UPDATE user_session SET created = datetime('now', '-32 days')")
+    query("UPDATE user_session SET created = ?", (utc_time(-32 * 24 * 60 * 60),))
     assert not logged_in(client)
 
 
 def test_login_prunes_the_users_expired_sessions(app, auth, query):
     auth.login()
-    query("UPDATE user_session SET created = datetime('now', '-32 days')")
+    query("UPDATE user_session SET created = ?", (utc_time(-32 * 24 * 60 * 60),))
     auth.login()
     assert query("SELECT COUNT(*) FROM user_session")[0][0] == 1
 
@@ -379,8 +379,8 @@ def add_failures(app, n, username="test", address="192.0.2.1", age_seconds=0):
     """Record n failures as if they had happened age_seconds ago."""
     with app.app_context():
         get_db().executemany(
-            "INSERT INTO login_failure (username, address, at) VALUES (?, ?, datetime('now', ?))",
-            [(username, address, f"-{age_seconds} seconds")] * n,
+            "INSERT INTO login_failure (username, address, at) VALUES (?, ?, ?)",
+            [(username, address, utc_time(-age_seconds))] * n,
         )
 
 
@@ -705,7 +705,7 @@ def test_device_retrying_while_throttled_records_nothing_and_does_not_push_the_w
 ):
     owner = owner_device(app)
     fail_logins(owner, 5, "test", DEVICE_OWNER_ADDRESS)
-    query("UPDATE device_login_failure SET at = datetime('now', '-600 seconds')")
+    query("UPDATE device_login_failure SET at = ?", (utc_time(-600),))
     waits = []
     for _ in range(6):
         response = login_from(owner, DEVICE_OWNER_ADDRESS)
@@ -729,7 +729,7 @@ def test_device_success_forgets_only_its_own_failures(app, count):
 def test_device_failures_expire_with_the_window(app, count, query):
     owner = owner_device(app)
     fail_logins(owner, 5, "test", DEVICE_OWNER_ADDRESS)
-    query("UPDATE device_login_failure SET at = datetime('now', '-901 seconds')")
+    query("UPDATE device_login_failure SET at = ?", (utc_time(-901),))
     assert login_from(owner, DEVICE_OWNER_ADDRESS).headers["Location"] == "/"
     assert count("device_login_failure") == 0
 
@@ -802,8 +802,8 @@ def register_from(client, address, username, password=NEW_PASSWORD):
 def add_registrations(app, n, address="192.0.2.1", age_seconds=0):
     with app.app_context():
         get_db().executemany(
-            "INSERT INTO registration_attempt (address, at) VALUES (?, datetime('now', ?))",
-            [(address, f"-{age_seconds} seconds")] * n,
+            "INSERT INTO registration_attempt (address, at) VALUES (?, ?)",
+            [(address, utc_time(-age_seconds))] * n,
         )
 
 

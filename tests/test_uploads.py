@@ -318,6 +318,7 @@ def test_missing_title_with_image_stores_nothing(client, auth, uploads, count):
     assert uploads() == ["pending"]
 
 
+@pytest.mark.sqlite_only
 def test_failed_write_leaves_no_file(query, client, auth, uploads, count):
     query("CREATE TRIGGER no_posts BEFORE INSERT ON post BEGIN SELECT RAISE(ABORT, 'full'); END")
     auth.login()

@@ -1,0 +1,2 @@
+-- Sessions numbered by an id column and usernames found through lower(): PostgreSQL has
+-- both from its first migration (0009), so there is nothing to do here.
