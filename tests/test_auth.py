@@ -518,6 +518,7 @@ def read_only_app(make_app, **config):
     ("fault", "reason"),
     (("locked", "database is locked"), ("read-only", "attempt to write a readonly database")),
 )
+@pytest.mark.sqlite_only
 def test_logout_still_ends_this_browsers_session_when_its_record_cannot_be_deleted(
     make_app, app, count, caplog, fault, reason
 ):
@@ -550,6 +551,7 @@ def test_logout_still_ends_this_browsers_session_when_its_record_cannot_be_delet
     assert is_logged_in(client)
 
 
+@pytest.mark.sqlite_only
 def test_logout_with_a_stale_session_on_a_locked_database_still_clears_it(make_app, app, caplog):
     client = make_app(SQLITE_BUSY_TIMEOUT_MS=50).test_client()
     with client.session_transaction() as s:

@@ -138,6 +138,7 @@ def renders(app):
     template_rendered.disconnect(record, app)
 
 
+@pytest.mark.sqlite_only
 def test_visitors_pages_come_from_memory_until_the_data_changes(app, client, renders):
     first = client.get("/")
     second = client.get("/")
@@ -193,6 +194,7 @@ def page_of(size):
     return (b"x" * size, [("Content-Type", "text/html; charset=utf-8")])
 
 
+@pytest.mark.sqlite_only
 def test_the_cache_keeps_the_most_recently_used_pages_within_its_bytes(app):
     cache = PageCache(app.config["DATABASE"], 64_000)
     generation = cache.current_generation()
@@ -210,6 +212,7 @@ def test_the_cache_keeps_the_most_recently_used_pages_within_its_bytes(app):
     assert list(cache.pages) == [*newest, ("/01",), ("/39",)]
 
 
+@pytest.mark.sqlite_only
 def test_a_page_kept_again_replaces_its_bytes(app):
     cache = PageCache(app.config["DATABASE"], 64_000)
     generation = cache.current_generation()
@@ -308,6 +311,7 @@ def test_the_cache_can_be_switched_off(make_app, app):
     assert "page_cache" not in client.application.extensions
 
 
+@pytest.mark.sqlite_only
 def test_a_page_rendered_before_a_change_is_not_kept(app):
     cache = PageCache(app.config["DATABASE"], 16_000)
     generation = cache.current_generation()
@@ -321,6 +325,7 @@ def test_a_page_rendered_before_a_change_is_not_kept(app):
     assert cache.size == 0
 
 
+@pytest.mark.sqlite_only
 def test_no_database_means_no_cache(make_app, tmp_path):
     missing = tmp_path / "not-yet.sqlite"
     assert PageCache(str(missing), 10).current_generation() is None
@@ -355,6 +360,7 @@ def test_plain_routes_do_not_touch_the_cache(app, client):
     assert not app.extensions["page_cache"].pages
 
 
+@pytest.mark.sqlite_only
 def test_a_not_modified_answer_is_not_kept(app, client):
     etag = client.get("/feed.atom").headers["ETag"]
     # A change that leaves the feed as it was still empties the cache.
@@ -365,6 +371,7 @@ def test_a_not_modified_answer_is_not_kept(app, client):
     assert client.get("/feed.atom").status_code == 200
 
 
+@pytest.mark.sqlite_only
 def test_no_watch_is_opened_while_the_database_file_is_read_only(app, client, renders, monkeypatch):
     # A watch opened now would keep the process's writers read-only after the file is
     # writable again (SQLite shares its index of the write-ahead log between them).

@@ -211,6 +211,7 @@ def test_a_new_comment_lands_on_the_first_page_at_its_anchor(app, client, auth):
     assert b'name="body"' in page  # the comment form is still there
 
 
+@pytest.mark.sqlite_only
 def test_a_page_of_comments_walks_the_comment_index(app):
     with app.app_context():
         steps = [

@@ -11,6 +11,7 @@ from flaskr import db as flaskr_db
 from flaskr.db import get_db, init_db, latest_version, split_statements, transaction
 
 
+@pytest.mark.sqlite_only
 def test_get_close_db(app):
     with app.app_context():
         db = get_db()
@@ -35,6 +36,7 @@ def test_init_db_command(runner, monkeypatch):
     assert Recorder.called
 
 
+@pytest.mark.sqlite_only
 def test_new_database_is_at_latest_version_in_wal_mode(app):
     with app.app_context():
         db = get_db()
@@ -42,6 +44,7 @@ def test_new_database_is_at_latest_version_in_wal_mode(app):
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+@pytest.mark.sqlite_only
 def test_every_connection_sets_its_pragmas(app):
     with app.app_context():
         db = get_db()
@@ -50,6 +53,7 @@ def test_every_connection_sets_its_pragmas(app):
         assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
+@pytest.mark.sqlite_only
 def test_synchronous_is_configurable(make_app):
     app = make_app(SQLITE_SYNCHRONOUS="NORMAL", SQLITE_BUSY_TIMEOUT_MS=1234)
     with app.app_context():
@@ -58,6 +62,7 @@ def test_synchronous_is_configurable(make_app):
         assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 1234
 
 
+@pytest.mark.sqlite_only
 def test_foreign_keys_are_enforced(app):
     with app.app_context(), pytest.raises(sqlite3.IntegrityError):
         get_db().execute("INSERT INTO post (title, body, author_id) VALUES ('x', '', 99)")
@@ -71,12 +76,14 @@ def test_init_db_twice_changes_nothing(app, runner, count):
     assert count("post") == 1
 
 
+@pytest.mark.sqlite_only
 def test_init_db_reports_migrations_applied(make_app):
     result = make_app().test_cli_runner().invoke(args=["init-db"])
     assert result.exit_code == 0
     assert "applied 0001_tutorial.sql" in result.output
 
 
+@pytest.mark.sqlite_only
 def test_upgrade_keeps_a_tutorial_database_working(make_app, tmp_path):
     path = tmp_path / "flaskr.sqlite"
     make_tutorial_database(path)
@@ -106,6 +113,7 @@ def test_upgrade_keeps_a_tutorial_database_working(make_app, tmp_path):
     assert b'href="/1/update"' in page
 
 
+@pytest.mark.sqlite_only
 def test_database_newer_than_the_code_is_refused(app, runner):
     with app.app_context():
         get_db().execute("PRAGMA user_version = 999")
@@ -114,6 +122,7 @@ def test_database_newer_than_the_code_is_refused(app, runner):
     assert "schema version 999, newer than this Flaskr" in result.output
 
 
+@pytest.mark.sqlite_only
 def test_failed_migration_leaves_nothing_half_done(app, monkeypatch):
     broken = [
         *flaskr_db.migrations(),
@@ -163,6 +172,7 @@ def test_reset_on_yes_starts_empty(runner, count):
     assert count("post") == 0
 
 
+@pytest.mark.sqlite_only
 def test_reset_with_yes_flag_does_not_ask(app, runner, count):
     uploads = app.config["UPLOAD_FOLDER"]
     os.makedirs(uploads)
@@ -184,6 +194,7 @@ def test_transaction_rolls_back_on_error(app, count):
     assert count("post") == 1
 
 
+@pytest.mark.sqlite_only
 def test_backup_is_a_consistent_copy(app, runner, tmp_path):
     with app.app_context():
         # A writer is in the middle of a transaction while the backup runs.
@@ -220,6 +231,7 @@ def test_app_without_database_file_can_be_created(tmp_path):
     assert not (tmp_path / "missing").exists()
 
 
+@pytest.mark.sqlite_only
 def test_a_failed_commit_is_rolled_back(app, count):
     # A deferred foreign key makes COMMIT itself fail, leaving SQLite's transaction open.
     with app.app_context():
@@ -236,6 +248,7 @@ def test_a_failed_commit_is_rolled_back(app, count):
     assert count("post") == 1
 
 
+@pytest.mark.sqlite_only
 def test_an_error_that_ended_the_transaction_is_the_one_raised(app, count):
     # SQLITE_FULL rolls the whole transaction back by itself; a ROLLBACK after it would
     # fail ("no transaction is active") and hide the real error.
@@ -261,6 +274,7 @@ class RollbackFails(sqlite3.Connection):
         return super().execute(sql, *args)
 
 
+@pytest.mark.sqlite_only
 def test_a_failed_rollback_does_not_hide_the_first_error(app, count):
     with app.app_context():
         from flask import g
@@ -282,6 +296,7 @@ def test_a_failed_rollback_does_not_hide_the_first_error(app, count):
     assert count("post") == 2
 
 
+@pytest.mark.sqlite_only
 def test_a_failed_rollback_of_a_connection_of_ones_own(app):
     broken = sqlite3.connect(app.config["DATABASE"], isolation_level=None, factory=RollbackFails)
     with pytest.raises(RuntimeError):
@@ -332,6 +347,7 @@ def migration_names():
 
 
 @pytest.mark.parametrize("crash_after", range(1, len(flaskr_db.migrations()) + 1))
+@pytest.mark.sqlite_only
 def test_a_crash_right_after_a_migration_commits_is_resumed(make_app, monkeypatch, crash_after):
     class Crash(BaseException):
         """The process dying the moment a migration's transaction has committed."""
@@ -361,6 +377,7 @@ def test_a_crash_right_after_a_migration_commits_is_resumed(make_app, monkeypatc
 
 
 @pytest.mark.parametrize("existing", (False, True))
+@pytest.mark.sqlite_only
 def test_init_db_in_parallel_applies_each_migration_once(make_app, existing):
     app = make_app()
     if existing:
@@ -407,6 +424,7 @@ def test_init_db_in_parallel_applies_each_migration_once(make_app, existing):
         assert flaskr_db.schema_version(get_db()) == latest_version()
 
 
+@pytest.mark.sqlite_only
 def test_upgrade_from_an_intermediate_version_keeps_its_rows(make_app, monkeypatch):
     app = make_app()
     # A database that an older Flaskr (schema version 3) made and used.
@@ -480,6 +498,7 @@ def mode(path):
     return oct(os.stat(path).st_mode & 0o777)
 
 
+@pytest.mark.sqlite_only
 def test_a_read_only_journal_is_repaired_when_the_app_starts(app, make_app, as_file_owner):
     path = app.config["DATABASE"]
     leave_read_only_journal(path, 0o640)
@@ -487,6 +506,7 @@ def test_a_read_only_journal_is_repaired_when_the_app_starts(app, make_app, as_f
     assert (mode(f"{path}-wal"), mode(f"{path}-shm")) == ("0o640", "0o640")
 
 
+@pytest.mark.sqlite_only
 def test_a_journal_is_left_alone_while_the_database_is_read_only(app, make_app, as_file_owner):
     path = app.config["DATABASE"]
     leave_read_only_journal(path, 0o444)
@@ -494,6 +514,7 @@ def test_a_journal_is_left_alone_while_the_database_is_read_only(app, make_app, 
     assert (mode(path), mode(f"{path}-wal"), mode(f"{path}-shm")) == ("0o444",) * 3
 
 
+@pytest.mark.sqlite_only
 def test_a_journal_another_user_owns_is_left_to_the_operator(app, as_file_owner, monkeypatch):
     path = app.config["DATABASE"]
     leave_read_only_journal(path)

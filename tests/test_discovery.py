@@ -80,6 +80,7 @@ def test_a_small_site_has_no_numbered_sitemaps(client):
     assert client.get("/sitemap-1.xml").status_code == 404
 
 
+@pytest.mark.sqlite_only
 def test_each_sitemap_walks_the_primary_key(app):
     with app.app_context():
         steps = [

@@ -81,6 +81,7 @@ def test_a_programming_error_in_sql_stays_a_500(app, client, caplog):
     assert "syntax error" in str(error.exc_info[1])
 
 
+@pytest.mark.sqlite_only
 def test_a_programming_error_in_sql_propagates_in_tests(app, client):
     app.add_url_rule("/bad-sql", "bad_sql", lambda: get_db().execute("SELECT * FROM nowhere"))
     with pytest.raises(sqlite3.OperationalError, match="no such table"):

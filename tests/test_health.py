@@ -30,6 +30,7 @@ def test_healthz_unreadable_database(make_app, tmp_path):
     assert response.get_json()["status"] == "unavailable"
 
 
+@pytest.mark.sqlite_only
 def test_healthz_schema_not_upgraded(app, client):
     with app.app_context():
         get_db().execute("PRAGMA user_version = 1")
@@ -80,6 +81,7 @@ def read_only_connections(monkeypatch):
     return lambda: monkeypatch.setattr(flaskr_db, "connect", real_connect)
 
 
+@pytest.mark.sqlite_only
 def test_healthz_is_503_while_the_database_cannot_take_a_write(client, clock, monkeypatch):
     writable_again = read_only_connections(monkeypatch)
     response = client.get("/healthz")
@@ -106,6 +108,7 @@ def test_healthz_probes_at_most_once_a_second(client, clock, probes):
     assert probes == [False, False]
 
 
+@pytest.mark.sqlite_only
 def test_routine_probes_commit_nothing(app, client, clock):
     watcher = sqlite3.connect(app.config["DATABASE"])
     (before,) = watcher.execute("PRAGMA data_version").fetchone()
@@ -117,6 +120,7 @@ def test_routine_probes_commit_nothing(app, client, clock):
     watcher.close()
 
 
+@pytest.mark.sqlite_only
 def test_after_a_fault_probes_commit_until_a_write_succeeds(app, client, auth, clock, probes):
     auth.login()
     holder = sqlite3.connect(app.config["DATABASE"], isolation_level=None)
@@ -137,6 +141,7 @@ def test_after_a_fault_probes_commit_until_a_write_succeeds(app, client, auth, c
 @pytest.mark.parametrize(
     ("free_blocks", "status"), ((63, 503), (64, 200))
 )  # 4 KiB blocks: the default 256 KiB is 64 of them
+@pytest.mark.sqlite_only
 def test_healthz_is_503_when_the_disk_is_nearly_full(client, monkeypatch, free_blocks, status):
     real_statvfs = os.statvfs
 
@@ -154,6 +159,7 @@ def test_healthz_is_503_when_the_disk_is_nearly_full(client, monkeypatch, free_b
         )
 
 
+@pytest.mark.sqlite_only
 def test_healthz_is_503_when_the_database_reached_its_page_limit(app, client, monkeypatch):
     real_connect = flaskr_db.connect
 
