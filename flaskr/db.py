@@ -3,7 +3,6 @@
 import errno
 import functools
 import os
-import shutil
 import sqlite3
 import stat
 from contextlib import contextmanager
@@ -296,11 +295,14 @@ def init_db_command(reset, yes):
                 abort=True,
             )
         reset_db()
-        shutil.rmtree(current_app.config["UPLOAD_FOLDER"], ignore_errors=True)
     applied = init_db()
     click.echo("Initialized the database.")
     for name in applied or ():
         click.echo(f"  applied {name}")
+    from .uploads import move_files_into_database  # uploads imports this module
+
+    for line in move_files_into_database():
+        click.echo(line)
 
 
 @click.command("backup")

@@ -152,9 +152,15 @@ def image_name(app, id=None):
         return db.execute("SELECT image FROM post WHERE id = ?", (id,)).fetchone()[0]
 
 
-def fetch(client, url):
+def stored_names(app, table="image"):
+    """The names of the stored images (of the pending ones with table="pending_image")."""
+    with app.app_context():
+        return sorted(row[0] for row in get_db().execute(f"SELECT name FROM {table}"))
+
+
+def fetch(client, url, **options):
     """GET a file, returning (response, body) with the file closed again."""
-    with client.get(url) as response:
+    with client.get(url, **options) as response:
         return response, response.get_data()
 
 
