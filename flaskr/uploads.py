@@ -388,8 +388,7 @@ def move_files_into_database():
 
     Only files a post or a profile names are moved; a name already stored is skipped (a
     second run, or one cut short after its commit). Files are removed only once their
-    batch has committed. Returns lines that report what was done, none when the folder
-    holds nothing.
+    batch has committed. Returns lines that report what was moved and what was left.
     """
     folder = upload_folder()
     if not os.path.isdir(folder):
@@ -429,7 +428,7 @@ def move_files_into_database():
     if not left:
         os.rmdir(folder)
     lines = []
-    if moved or not left:
+    if moved:
         lines.append(
             f"  moved {moved} images ({size / 1e6:.1f} MB) from {folder} into the database"
         )
