@@ -230,6 +230,11 @@ def dimensions(data):
         return None, None
 
 
+def new_image_name(extension):
+    """A new name for an image: random, never the sender's file name, with our extension."""
+    return f"{secrets.token_hex(16)}.{extension}"
+
+
 def save_image(db, image):
     """Store a re-encoded image (bytes, extension) in the caller's transaction; return its name.
 
@@ -239,7 +244,7 @@ def save_image(db, image):
     if image is None:
         return None
     data, extension = image
-    name = f"{secrets.token_hex(16)}.{extension}"
+    name = new_image_name(extension)
     db.execute(
         "INSERT INTO image (name, type, data, width, height) VALUES (?, ?, ?, ?, ?)",
         (name, MIMETYPES[extension], data, *dimensions(data)),
@@ -314,7 +319,7 @@ def keep_pending(image, form):
     most PENDING_SECONDS. Each writer has at most one.
     """
     data, extension = image
-    name = f"{secrets.token_hex(16)}.{extension}"
+    name = new_image_name(extension)
     now = time.time()
     previous = session.pop("pending_image", None)
     with transaction() as db:
