@@ -406,7 +406,9 @@ def move_files_into_database():
             " UNION SELECT avatar FROM user WHERE avatar IS NOT NULL"
         )
     }
-    files = sorted(name for name in os.listdir(folder) if name in named)
+    files = sorted(
+        name for name in os.listdir(folder) if name in named and NAME_PATTERN.fullmatch(name)
+    )
     moved, size, batch, batch_bytes = 0, 0, [], 0
     for index, name in enumerate(files):
         with open(os.path.join(folder, name), "rb") as f:

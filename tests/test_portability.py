@@ -140,6 +140,14 @@ def test_export_tells_to_keep_the_file_private(app, tmp_path):
     assert "keep it private" in output
 
 
+def test_export_never_holds_the_generated_signing_key(app, tmp_path, query):
+    key = "the site's generated key, 64 characters in real life"
+    query("INSERT INTO signing_key (id, value) VALUES (1, ?)", (key,))
+    assert run(app, "export", str(tmp_path / "site.zip"))[0] == 0
+    with zipfile.ZipFile(tmp_path / "site.zip") as archive:
+        assert not [n for n in archive.namelist() if key.encode() in archive.read(n)]
+
+
 def test_export_refuses_an_existing_file(app, tmp_path):
     path = tmp_path / "site.zip"
     path.write_bytes(b"precious")
