@@ -2,7 +2,6 @@
 
 import io
 import json
-import os
 import tempfile
 import zipfile
 
@@ -21,7 +20,7 @@ from flask import (
 )
 from PIL import Image, ImageOps
 
-from .admin import LINK_INVALID, RESET, delete_user, find_link, remove_images, use_link
+from .admin import LINK_INVALID, RESET, delete_user, find_link, use_link
 from .auth import (
     check_password,
     end_other_sessions,
@@ -34,7 +33,7 @@ from .db import get_db, transaction
 from .forms import BIO_MAX, DISPLAY_NAME_MAX, PASSWORD_MAX, FormError, text_field
 from .portability import POST_STATE, markdown_file, slug, timestamp
 from .tags import with_tags
-from .uploads import delete_image, image_slots, read_image, stored_image, upload_folder
+from .uploads import delete_image, image_data, image_slots, read_image, save_image
 
 # An avatar's width and height in pixels: shown at 96 at most, sharp on dense screens.
 AVATAR_SIZE = 192
@@ -152,15 +151,16 @@ def profile():
         return render_settings(400, errors={"profile": str(e)})
     if "\n" in display_name or "\r" in display_name:
         return render_settings(400, errors={"profile": "Display name must be one line."})
-    with stored_image(avatar) as new_avatar, transaction() as db:
+    with transaction() as db:
+        new_avatar = save_image(db, avatar)
         (old,) = db.execute("SELECT avatar FROM user WHERE id = ?", (g.user["id"],)).fetchone()
         kept = None if request.form.get("remove_avatar") else old
         db.execute(
             "UPDATE user SET display_name = ?, bio = ?, avatar = ? WHERE id = ?",
             (display_name, bio, new_avatar or kept, g.user["id"]),
         )
-    if old != (new_avatar or kept):
-        delete_image(old)
+        if old != (new_avatar or kept):
+            delete_image(db, old)
     flash("Profile saved.")
     return redirect(url_for("account.settings"))
 
@@ -254,10 +254,11 @@ def write_export(archive, user):
             # Named after the post, as the site export names them.
             stored = post["image"]
             post["image"] = f"images/{post['id']}.{stored.rsplit('.', 1)[1]}"
-            try:
-                archive.write(os.path.join(upload_folder(), stored), post["image"])
-            except FileNotFoundError:
+            data = image_data(stored)
+            if data is None:
                 post["image"] = None
+            else:
+                archive.writestr(post["image"], data)
         text = markdown_file(post, user["username"], post["tags"])
         archive.writestr(f"posts/{post['id']}-{slug(post['title'])}.md", text)
     comments = [
@@ -316,8 +317,7 @@ def delete_account():
     if not check_password(user, password)[0]:
         return render_settings(400, errors={"delete_password": "Incorrect password."})
     with transaction() as db:
-        images = delete_user(db, user["id"])
-    remove_images(images)
+        delete_user(db, user["id"])
     session.clear()
     current_app.logger.info("account deleted by %r from %s", user["username"], request.remote_addr)
     flash("Your account is deleted, with everything you wrote.")

@@ -149,7 +149,7 @@ def use_link(db, kind, token):
 def delete_user(db, user_id):
     """Delete a user with their posts, comments, likes and sessions, in the caller's transaction.
 
-    Returns the names of the images to remove once the transaction has committed.
+    Their images (the posts', the avatar) go in the same transaction.
     """
     images = [
         row["image"]
@@ -158,20 +158,13 @@ def delete_user(db, user_id):
         )
     ]
     (avatar,) = db.execute("SELECT avatar FROM user WHERE id = ?", (user_id,)).fetchone()
-    if avatar:
-        images.append(avatar)
+    for name in [*images, avatar]:
+        delete_image(db, name)
     # Posts first: their author reference has no cascade (the tutorial's schema). Their
     # comments, likes and tags go with them; the user's own comments, likes, sessions and
     # links go with the user.
     db.execute("DELETE FROM post WHERE author_id = ?", (user_id,))
     db.execute("DELETE FROM user WHERE id = ?", (user_id,))
-    return images
-
-
-def remove_images(images):
-    """Remove stored images once nothing names them any more."""
-    for name in images:
-        delete_image(name)
 
 
 def is_admin():
@@ -274,8 +267,7 @@ def delete(id):
     """Delete a user and everything they wrote."""
     user = other_user(id)
     with transaction() as db:
-        images = delete_user(db, id)
-    remove_images(images)
+        delete_user(db, id)
     log_action("deleted", user["username"])
     flash(f"{user['username']} is deleted, with their posts, comments and likes.")
     return redirect(url_for("admin.index"))

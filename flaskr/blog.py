@@ -34,7 +34,7 @@ from .uploads import (
     pending_image,
     read_image,
     read_pending,
-    stored_image,
+    save_image,
 )
 
 bp = Blueprint("blog", __name__)
@@ -130,14 +130,14 @@ def post_url(post, **values):
 @bp.app_template_global()
 def post_image_size(name):
     """Return a post image's (width, height) for its img element, or None."""
-    return stored_image_size(current_app.config["UPLOAD_FOLDER"], name)
+    return stored_image_size(current_app.config["DATABASE"], name)
 
 
 # Stored images never change (a new upload gets a new name), so their sizes are kept;
-# the folder is part of the key because tests run several sites in one process.
+# the database is part of the key because tests run several sites in one process.
 @functools.lru_cache(maxsize=4096)
-def stored_image_size(folder, name):
-    """Return image_size(name) for the site whose images are in folder."""
+def stored_image_size(database, name):
+    """Return image_size(name) for the site whose database this is."""
     return image_size(name)
 
 
@@ -363,7 +363,8 @@ def save_post(post=None):
         created = None  # kept: a draft's time, or a published post's date
     else:
         created = now()
-    with stored_image(image) as new_image, transaction() as db:
+    with transaction() as db:
+        new_image = save_image(db, image)
         if post is None:
             cursor = db.execute(
                 "INSERT INTO post (title, body, author_id, image, image_alt, draft, created)"
@@ -375,7 +376,7 @@ def save_post(post=None):
         else:
             id = post["id"]
             # Read again under the write lock: an edit committed since the first
-            # read may have replaced the image, and its file is gone.
+            # read may have replaced the image, and deleted it.
             current = get_post(id)
             kept = None if request.form.get("remove_image") else current["image"]
             image_name = new_image or kept
@@ -387,10 +388,9 @@ def save_post(post=None):
                 (title, body, image_name, fields["image_alt"], draft, created, id),
             )
         save_tags(db, id, tags)
+        if old_image != image_name:
+            delete_image(db, old_image)
         saved = get_post(id)
-    # Only once the post no longer names it, as read inside the transaction.
-    if old_image != image_name:
-        delete_image(old_image)
     drop_pending()
     if action is None:
         return redirect(url_for("blog.index"))
@@ -439,7 +439,7 @@ def delete(id):
         # An admin may delete anyone's post (to remove spam), never edit it.
         post = get_post(id, check_author=g.user["role"] != "admin")
         db.execute("DELETE FROM post WHERE id = ?", (id,))
-    delete_image(post["image"])
+        delete_image(db, post["image"])
     if post["author_id"] != g.user["id"]:
         log_action("deleted the post", f"{id} by {post['username']}")
     return redirect(url_for("blog.index"))

@@ -8,7 +8,6 @@ the same way on both.
 import errno
 import functools
 import os
-import shutil
 import sqlite3
 import stat
 from contextlib import contextmanager
@@ -18,8 +17,6 @@ from importlib import resources
 import click
 from flask import current_app, g, has_app_context
 from flask.cli import with_appcontext
-
-from .settings import POSTGRESQL_SCHEMES, SettingError
 
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -50,6 +47,9 @@ try:
     from . import postgres
 except ImportError:  # pragma: no cover - installed without the postgresql extra
     postgres = None
+
+# The DATABASE setting: a file path (SQLite) or one of these URLs (PostgreSQL).
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 
 # Every error a database call can raise, on either backend.
 ERRORS = (sqlite3.Error,) if postgres is None else (sqlite3.Error, postgres.psycopg.Error)
@@ -381,11 +381,14 @@ def init_db_command(reset, yes):
                 abort=True,
             )
         reset_db()
-        shutil.rmtree(current_app.config["UPLOAD_FOLDER"], ignore_errors=True)
     applied = init_db()
     click.echo("Initialized the database.")
     for name in applied or ():
         click.echo(f"  applied {name}")
+    from .uploads import move_files_into_database  # uploads imports this module
+
+    for line in move_files_into_database():
+        click.echo(line)
 
 
 @click.command("backup")
@@ -404,11 +407,6 @@ def init_app(app):
     """Register database teardown and commands with the application."""
     database = app.config["DATABASE"]
     if is_postgresql(database):
-        if postgres is None:  # pragma: no cover - installed without the postgresql extra
-            raise SettingError(
-                "DATABASE is a postgresql:// URL, but PostgreSQL support is not installed:"
-                " pip install 'flaskr[postgresql]'"
-            )
         app.extensions["postgresql"] = postgres.Pools(
             database, app.config["DATABASE_POOL_SIZE"], app.config["SQLITE_BUSY_TIMEOUT_MS"]
         )

@@ -67,7 +67,7 @@ def handle_database_error(error):
 
 
 def handle_storage_error(error):
-    """Answer a storage fault (saving an upload to a full or read-only disk) with 503.
+    """Answer a storage fault (a temporary file on a full or read-only disk) with 503.
 
     Any other OSError is a bug and stays a 500. The cause is logged in one line.
     """

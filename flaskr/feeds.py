@@ -6,7 +6,6 @@ image as an enclosure. Feeds answer conditional requests.
 
 import hashlib
 import json
-import os
 import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -20,7 +19,7 @@ from .caching import cached_page
 from .db import get_db
 from .markdown import excerpt_html, render_markdown
 from .tags import normalize, with_tags
-from .uploads import MIMETYPES, upload_folder
+from .uploads import MIMETYPES, image_length
 
 bp = Blueprint("feeds", __name__)
 
@@ -90,10 +89,9 @@ def enclosure(name):
     """Return a post image's absolute URL, size and type for a feed entry, or None."""
     if not name:
         return None
-    try:
-        length = os.path.getsize(os.path.join(upload_folder(), name))
-    except OSError:
-        return None  # a file lost from the folder: the entry goes without it
+    length = image_length(name)
+    if length is None:
+        return None  # an image lost: the entry goes without it
     return {
         "url": url_for("uploads.uploaded", name=name, _external=True),
         "length": length,

@@ -27,7 +27,7 @@ from .forms import (
     TITLE_MAX,
 )
 from .tags import TAG_PATTERN, normalize
-from .uploads import FORMATS, delete_image, reencode, save_image, upload_folder
+from .uploads import FORMATS, image_data, reencode, save_image
 
 FORMAT = "flaskr-site"
 FORMAT_VERSION = 1
@@ -227,13 +227,14 @@ def write_archive(archive, site):
         # Named after the post, not the stored file: an import stores images under new
         # names, and a second export must read the same.
         post["image"] = f"images/{post['id']}.{name.rsplit('.', 1)[1]}"
-        try:
-            archive.write(os.path.join(upload_folder(), name), post["image"], zipfile.ZIP_STORED)
-        except FileNotFoundError:
-            # Deleted with its post after this snapshot began, or lost: export the post
-            # without it rather than fail.
+        data = image_data(name)
+        if data is None:
+            # Lost (an older Flaskr's file that was gone when init-db moved the images):
+            # export the post without it rather than fail.
             post["image"] = None
             site["missing_images"] += 1
+        else:
+            archive.writestr(post["image"], data, zipfile.ZIP_STORED)
     content = {key: value for key, value in site.items() if key != "missing_images"}
     archive.writestr("site.json", json.dumps(content, ensure_ascii=False, indent=1) + "\n")
     for post in site["posts"]:
@@ -498,39 +499,32 @@ def import_site(path):
     """Load an export zip into the empty database in one transaction; return the site.
 
     Nothing is written unless everything is: images are re-encoded as uploads are (so an
-    archive cannot plant a hostile file) and removed again if anything fails.
+    archive cannot plant a hostile file) and stored in the same transaction.
     """
     archive = open_archive(path)
     with archive:
         site = load_site(archive)
         init_db()
-        saved = []
-        try:
-            with transaction() as db:
-                if not database_is_empty(db):
-                    refuse("the database is not empty; import loads a site into a new one only")
-                for post in site["posts"]:
-                    if post["image"] is not None:
-                        post["image"] = store_image(archive, post["image"])
-                        saved.append(post["image"])
-                for table, statement in IMPORT_STATEMENTS.items():
-                    columns = TABLES[table]
-                    db.executemany(statement, ([row[c] for c in columns] for row in site[table]))
-        except BaseException:
-            for name in saved:
-                delete_image(name)
-            raise
+        with transaction() as db:
+            if not database_is_empty(db):
+                refuse("the database is not empty; import loads a site into a new one only")
+            for post in site["posts"]:
+                if post["image"] is not None:
+                    post["image"] = store_image(db, archive, post["image"])
+            for table, statement in IMPORT_STATEMENTS.items():
+                columns = TABLES[table]
+                db.executemany(statement, ([row[c] for c in columns] for row in site[table]))
     return site
 
 
-def store_image(archive, name):
+def store_image(db, archive, name):
     """Re-encode one image of the archive as an upload would be, store it, return its name."""
     data = read_entry(archive, name, current_app.config["IMAGE_MAX_BYTES"])
     try:
         image = reencode(data)
     except IMAGE_ERRORS:
         refuse(f"{name} is not an image Flaskr accepts")
-    return save_image(*image)
+    return save_image(db, image)
 
 
 @click.command("export")
@@ -544,7 +538,7 @@ def export_command(path):
         f" {len(site['comments'])} comments and {len(site['likes'])} likes to {path}."
     )
     if site["missing_images"]:
-        click.echo(f"  {site['missing_images']} posts' image files were missing; left out.")
+        click.echo(f"  {site['missing_images']} posts' images were missing; left out.")
     click.echo("  The file holds password hashes: keep it private.")
 
 

@@ -10,6 +10,7 @@ from werkzeug.routing import IntegerConverter
 
 from .db import inserted_id, transaction, utc_time
 from .forms import FormRequest
+from .settings import signing_key
 
 # SQLite's largest integer; a larger id in a URL can name nothing.
 MAX_ID = 2**63 - 1
@@ -218,7 +219,7 @@ DEVICE_COOKIE_SALT = "flaskr device cookie"
 
 def device_serializer():
     """Sign and check device cookies with the app's secret key."""
-    return URLSafeTimedSerializer(current_app.secret_key, salt=DEVICE_COOKIE_SALT)
+    return URLSafeTimedSerializer(signing_key(current_app), salt=DEVICE_COOKIE_SALT)
 
 
 def known_device(user):

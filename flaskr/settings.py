@@ -3,6 +3,19 @@
 import os
 import secrets
 
+from flask.sessions import SecureCookieSessionInterface
+
+from .db import (
+    POSTGRESQL_SCHEMES,
+    backend,
+    fault_cause,
+    get_db,
+    latest_version,
+    postgres,
+    schema_version,
+    transaction,
+)
+
 DEFAULTS = {
     "POSTS_PER_PAGE": 5,
     # The time zone that "Publish at" is typed and scheduled times are shown in.
@@ -54,14 +67,7 @@ DEFAULTS = {
 
 # Keys that must never sign a production session.
 WEAK_KEYS = {None, "", "dev"}
-# The DATABASE setting: a file path (SQLite) or one of these URLs (PostgreSQL).
-POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
-
-
-class SettingError(SystemExit):
-    """A setting Flaskr cannot start with: one line naming it, no traceback."""
-
-
+# Where an older Flaskr kept its generated key: adopted into the database once.
 KEY_FILENAME = "secret_key"
 
 
@@ -80,10 +86,10 @@ def configure(app, test_config=None):
 
     os.makedirs(app.instance_path, exist_ok=True)
     if app.config.get("SECRET_KEY") in WEAK_KEYS:
-        if test_config is None:
-            app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
-        else:
-            app.config["SECRET_KEY"] = secrets.token_hex(32)
+        # Without a configured key, the site's generated one is read from the database
+        # when first needed (the database may not exist yet: init-db comes later).
+        app.config["SECRET_KEY"] = None if test_config is None else secrets.token_hex(32)
+    app.session_interface = SessionInterface()
 
 
 def database_setting(app, from_environment):
@@ -102,6 +108,11 @@ def database_setting(app, from_environment):
     if not isinstance(database, str) or not database:
         raise SettingError(f"{setting} must be a file path or a postgresql:// URL.")
     if database.startswith(POSTGRESQL_SCHEMES):
+        if postgres is None:  # pragma: no cover - installed without the postgresql extra
+            raise SettingError(
+                f"{setting} is a postgresql:// URL, but PostgreSQL support is not installed:"
+                " pip install 'flaskr[postgresql]'"
+            )
         return database
     if setting == "DATABASE_URL":
         raise SettingError(
@@ -116,29 +127,60 @@ def database_setting(app, from_environment):
     return database
 
 
-def load_secret_key(instance_path):
-    """Return the instance's secret key, generating it (mode 0600) on first use."""
-    path = os.path.join(instance_path, KEY_FILENAME)
-    if not os.path.exists(path):
-        write_secret_key(path)
-    with open(path, encoding="ascii") as f:
-        key = f.read().strip()
-    if not key:
-        raise RuntimeError(f"{path} is empty: delete it and Flaskr will generate a new key")
-    return key
+class SettingError(SystemExit):
+    """A setting Flaskr cannot start with: one line naming it, no traceback."""
 
 
-def write_secret_key(path):
-    """Create the key file, unless another process creates it first."""
-    # Write a private temporary file, then link it into place: when two processes
-    # start at once, exactly one key wins and both read it.
-    tmp = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(secrets.token_hex(32) + "\n")
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, signed with the key signing_key() loads."""
+
+    def open_session(self, app, request):
+        try:
+            signing_key(app)
+        except Exception as e:
+            # A database fault, or a database init-db has not made yet: no session for
+            # this request (a page that needs the database answers for itself).
+            if fault_cause(e) is None:
+                db = get_db()
+                if schema_version(db) >= latest_version(backend(db)):
+                    raise
+            return None
+        return super().open_session(app, request)
+
+
+def signing_key(app):
+    """Return the key that signs sessions and device cookies.
+
+    The configured SECRET_KEY, or else the site's generated key, loaded from the database
+    once per process: every server of the site signs with the same key.
+    """
+    if app.config["SECRET_KEY"] is None:
+        app.config["SECRET_KEY"] = load_secret_key(os.path.join(app.instance_path, KEY_FILENAME))
+    return app.config["SECRET_KEY"]
+
+
+def load_secret_key(key_file):
+    """Return the site's generated key from the database, storing one first if there is none.
+
+    The key an older Flaskr kept in key_file is adopted, so that sessions and device
+    cookies survive the upgrade; otherwise a new random one is made.
+    """
+    db = get_db()
+    row = db.execute("SELECT value FROM signing_key WHERE id = 1").fetchone()
+    if row is not None:
+        return row[0]
     try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
+        with open(key_file, encoding="ascii") as f:
+            key = f.read().strip()
+    except FileNotFoundError:
+        key = ""
+    if key in WEAK_KEYS:
+        key = secrets.token_hex(32)
+    with transaction() as db:
+        db.execute(
+            "INSERT INTO signing_key (id, value) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
+            (key,),
+        )
+        # Another server may have stored its key since the read above: that one wins.
+        (key,) = db.execute("SELECT value FROM signing_key WHERE id = 1").fetchone()
+    return key

@@ -1,18 +1,19 @@
-"""Images: validating and re-encoding uploads, storing them, and serving /uploads/<name>."""
+"""Images: validating and re-encoding uploads, storing them in the database, serving them."""
 
 import io
 import itertools
 import os
 import re
 import secrets
+import shutil
 import struct
 import time
-from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 
-from flask import Blueprint, abort, current_app, send_from_directory, session
+from flask import Blueprint, abort, current_app, send_file, session
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
-from .db import fault_cause
+from .db import get_db, transaction
 from .forms import FormError
 from .limits import Slots
 
@@ -48,7 +49,7 @@ JPEG_SCAN_MARKER = b"\xff\xda"
 # A GIF's blocks start with one of these bytes; the decoder skips any other byte.
 GIF_BLOCK = re.compile(rb"[!,;]")
 # How long an image chosen in a form that was not saved (an error, a preview) is kept for
-# its writer, in seconds; the folder, under the uploads, that holds those images.
+# its writer, in seconds; the folder, under an older Flaskr's uploads, that held those.
 PENDING_SECONDS = 60 * 60
 PENDING_FOLDER = "pending"
 # Decoding and encoding take a core and up to a few hundred MB each: two at once at most.
@@ -60,7 +61,7 @@ class ImageError(FormError):
 
 
 def upload_folder():
-    """Return the folder that holds uploaded images."""
+    """Return the folder where an older Flaskr kept uploaded images, moved in by init-db."""
     return current_app.config["UPLOAD_FOLDER"]
 
 
@@ -215,76 +216,121 @@ def drop_metadata(image):
         image.info.pop(key, None)
 
 
-def save_image(data, extension, folder=None):
-    """Store re-encoded image bytes under a new server-made name and return the name.
+def utc_text(moment):
+    """A Unix time as the database's TIMESTAMP text, in UTC, to the second."""
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
-    The bytes go to a hidden partial file first, renamed once complete, so a failed write
-    (a full disk) never leaves a half image under a real name; the partial file is removed.
-    """
-    folder = folder or upload_folder()
-    name = f"{secrets.token_hex(16)}.{extension}"
-    tmp = os.path.join(folder, f".{name}.partial")
+
+def dimensions(data):
+    """Return encoded image bytes' (width, height) from their header; (None, None) if unreadable."""
     try:
-        os.makedirs(folder, exist_ok=True)
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, os.path.join(folder, name))
-    except BaseException:
-        with suppress(OSError):
-            os.remove(tmp)
-        raise
+        with Image.open(io.BytesIO(data), formats=list(FORMATS)) as image:
+            return image.size
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None, None
+
+
+def new_image_name(extension):
+    """A new name for an image: random, never the sender's file name, with our extension."""
+    return f"{secrets.token_hex(16)}.{extension}"
+
+
+def save_image(db, image):
+    """Store a re-encoded image (bytes, extension) in the caller's transaction; return its name.
+
+    The name is new and made here; None when there is no image. Written with the row that
+    names it, the image exists exactly when that write commits.
+    """
+    if image is None:
+        return None
+    data, extension = image
+    name = new_image_name(extension)
+    db.execute(
+        "INSERT INTO image (name, type, data, width, height) VALUES (?, ?, ?, ?, ?)",
+        (name, MIMETYPES[extension], data, *dimensions(data)),
+    )
     return name
 
 
-def delete_image(name, folder=None):
-    """Remove a stored image; a missing file is not an error.
+def delete_image(db, name):
+    """Delete a stored image in the caller's transaction (the one that stops naming it)."""
+    if name:
+        db.execute("DELETE FROM image WHERE name = ?", (name,))
 
-    A storage fault (a read-only disk, an I/O error) is logged and the file left behind:
-    the post's change is already committed, and an orphan file harms nobody.
-    """
-    if not (name and NAME_PATTERN.fullmatch(name)):
-        return
-    try:
-        os.remove(os.path.join(folder or upload_folder(), name))
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        cause = fault_cause(e)
-        if cause is None:
-            raise
-        current_app.logger.warning("storage fault: %s, so image %s stays (%s)", cause, name, e)
+
+def image_data(name):
+    """Return a stored image's bytes, or None when there is no such image."""
+    row = get_db().execute("SELECT data FROM image WHERE name = ?", (name,)).fetchone()
+    return None if row is None else bytes(row["data"])
+
+
+def image_length(name):
+    """Return a stored image's size in bytes, or None when there is no such image."""
+    row = get_db().execute("SELECT length(data) FROM image WHERE name = ?", (name,)).fetchone()
+    return None if row is None else row[0]
+
+
+def image_size(name):
+    """Return a stored image's (width, height), or None when it is not known."""
+    row = get_db().execute("SELECT width, height FROM image WHERE name = ?", (name,)).fetchone()
+    return None if row is None or row["width"] is None else (row["width"], row["height"])
+
+
+def send_image(name, data, mimetype, **options):
+    """A response of image bytes, never sniffed and never run as a page."""
+    response = send_file(
+        io.BytesIO(data), mimetype=mimetype, download_name=name, conditional=True, **options
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "sandbox"
+    return response
 
 
 @bp.route("/uploads/<name>")
 def uploaded(name):
-    """Serve a stored image with its own type, never sniffed, never run as a page."""
-    if not NAME_PATTERN.fullmatch(name):
+    """Serve a stored image with its own type; it never changes, so it is cached for a year."""
+    row = None
+    if NAME_PATTERN.fullmatch(name):
+        row = (
+            get_db()
+            .execute("SELECT type, data, created FROM image WHERE name = ?", (name,))
+            .fetchone()
+        )
+    if row is None:
         abort(404, "There is no such image.")
-    response = send_from_directory(
-        upload_folder(), name, mimetype=MIMETYPES[name.rsplit(".", 1)[1]], max_age=31536000
+    # A name is never reused for other bytes: it is the image's version.
+    response = send_image(
+        name,
+        bytes(row["data"]),
+        row["type"],
+        etag=name,
+        last_modified=row["created"],
+        max_age=31536000,
     )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "sandbox"
     response.cache_control.immutable = True
     return response
-
-
-def pending_folder():
-    return os.path.join(upload_folder(), PENDING_FOLDER)
 
 
 def keep_pending(image, form):
     """Keep a new image (bytes, extension) of a form that was not saved, for this writer.
 
     form names the form (a post's id, 0 for a new post). Only the name is in the writer's
-    session; the file waits in the pending folder, at most PENDING_SECONDS.
+    session; the image waits in the database, whichever server gets the form next, at
+    most PENDING_SECONDS. Each writer has at most one.
     """
-    drop_pending()
-    sweep_pending()
-    name = save_image(*image, folder=pending_folder())
-    session["pending_image"] = {"name": name, "form": form, "time": time.time()}
+    data, extension = image
+    name = new_image_name(extension)
+    now = time.time()
+    previous = session.pop("pending_image", None)
+    with transaction() as db:
+        if previous:
+            db.execute("DELETE FROM pending_image WHERE name = ?", (previous["name"],))
+        sweep_pending(db, now)
+        db.execute(
+            "INSERT INTO pending_image (name, type, data, created) VALUES (?, ?, ?, ?)",
+            (name, MIMETYPES[extension], data, utc_text(now)),
+        )
+    session["pending_image"] = {"name": name, "form": form, "time": now}
     return name
 
 
@@ -300,63 +346,99 @@ def pending_image(form):
 
 def read_pending(name):
     """Return a pending image as (bytes, extension), as read_image would; None if it is gone."""
-    try:
-        with open(os.path.join(pending_folder(), name), "rb") as f:
-            return f.read(), name.rsplit(".", 1)[1]
-    except FileNotFoundError:
-        return None
+    row = get_db().execute("SELECT data FROM pending_image WHERE name = ?", (name,)).fetchone()
+    return None if row is None else (bytes(row["data"]), name.rsplit(".", 1)[1])
 
 
 def drop_pending():
-    """Forget the writer's pending image and remove its file."""
+    """Forget the writer's pending image and delete it."""
     pending = session.pop("pending_image", None)
     if pending:
-        delete_image(pending["name"], folder=pending_folder())
+        with transaction() as db:
+            db.execute("DELETE FROM pending_image WHERE name = ?", (pending["name"],))
 
 
-def sweep_pending():
-    """Remove pending images older than PENDING_SECONDS (their writers left)."""
-    cutoff = time.time() - PENDING_SECONDS
-    with suppress(FileNotFoundError):
-        for entry in os.scandir(pending_folder()):
-            if entry.stat().st_mtime < cutoff:
-                delete_image(entry.name, folder=pending_folder())
+def sweep_pending(db, now):
+    """Delete pending images older than PENDING_SECONDS (their writers left)."""
+    db.execute("DELETE FROM pending_image WHERE created < ?", (utc_text(now - PENDING_SECONDS),))
 
 
 @bp.route("/uploads/pending/<name>")
 def pending(name):
     """Serve a pending image to the writer who chose it, and to no one else."""
     pending = session.get("pending_image")
-    if not (pending and pending["name"] == name and NAME_PATTERN.fullmatch(name)):
+    row = None
+    if pending and pending["name"] == name:
+        row = (
+            get_db()
+            .execute("SELECT type, data FROM pending_image WHERE name = ?", (name,))
+            .fetchone()
+        )
+    if row is None:
         abort(404, "There is no such image.")
-    response = send_from_directory(
-        pending_folder(), name, mimetype=MIMETYPES[name.rsplit(".", 1)[1]]
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "sandbox"
+    response = send_image(name, bytes(row["data"]), row["type"])
     response.cache_control.private = True
     response.cache_control.no_store = True
     return response
 
 
-@contextmanager
-def stored_image(image):
-    """Store a new image (bytes, extension) for a write; remove it again if the write fails.
+# --- moving a site's image files into the database (init-db) ---------------------------
 
-    Yields the new file's name, or None when there is no new image.
+# Files moved per transaction: their bytes are held in memory until it commits.
+MOVE_BATCH_BYTES = 32 * 1024 * 1024
+
+
+def move_files_into_database():
+    """Move the image files an older Flaskr kept in UPLOAD_FOLDER into the database.
+
+    Only files a post or a profile names are moved; a name already stored is skipped (a
+    second run, or one cut short after its commit). Files are removed only once their
+    batch has committed. Returns lines that report what was moved and what was left.
     """
-    name = save_image(*image) if image else None
-    try:
-        yield name
-    except BaseException:
-        delete_image(name)
-        raise
-
-
-def image_size(name):
-    """Return a stored image's (width, height), or None when it cannot be read."""
-    try:
-        with Image.open(os.path.join(upload_folder(), name)) as image:
-            return image.size
-    except (OSError, UnidentifiedImageError, ValueError):
-        return None
+    folder = upload_folder()
+    if not os.path.isdir(folder):
+        return []
+    db = get_db()
+    named = {
+        row[0]
+        for row in db.execute(
+            "SELECT image FROM post WHERE image IS NOT NULL"
+            " UNION SELECT avatar FROM user WHERE avatar IS NOT NULL"
+        )
+    }
+    files = sorted(
+        name for name in os.listdir(folder) if name in named and NAME_PATTERN.fullmatch(name)
+    )
+    moved, size, batch, batch_bytes = 0, 0, [], 0
+    for index, name in enumerate(files):
+        with open(os.path.join(folder, name), "rb") as f:
+            data = f.read()
+        batch.append((name, data))
+        batch_bytes += len(data)
+        if batch_bytes < MOVE_BATCH_BYTES and index + 1 < len(files):
+            continue
+        with transaction() as db:
+            for name, data in batch:
+                stored = db.execute(
+                    "INSERT INTO image (name, type, data, width, height)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING RETURNING name",
+                    (name, MIMETYPES[name.rsplit(".", 1)[1]], data, *dimensions(data)),
+                ).fetchone()
+                if stored is not None:
+                    moved, size = moved + 1, size + len(data)
+        for name, _ in batch:
+            os.remove(os.path.join(folder, name))
+        batch, batch_bytes = [], 0
+    # What a form kept for its writer, never to be read again; then the folder, if empty.
+    shutil.rmtree(os.path.join(folder, PENDING_FOLDER), ignore_errors=True)
+    left = os.listdir(folder)
+    if not left:
+        os.rmdir(folder)
+    lines = []
+    if moved:
+        lines.append(
+            f"  moved {moved} images ({size / 1e6:.1f} MB) from {folder} into the database"
+        )
+    if left:
+        lines.append(f"  left {len(left)} files that no post or profile names in {folder}")
+    return lines

@@ -3,10 +3,10 @@
 # Copy this file to instance/config.py (or to $FLASKR_INSTANCE_PATH/config.py) and
 # uncomment what you need. Environment variables FLASKR_<NAME> override these values,
 # for example FLASKR_POSTS_PER_PAGE=10. Everything else in instance/ is ignored by git:
-# the database, the generated secret key and uploaded images live there.
+# the database (which holds the uploaded images and the generated secret key) lives there.
 
-# Signs session cookies. Leave unset to have Flaskr generate one on first start and
-# keep it in instance/secret_key (mode 0600). Never use "dev" or another guessable value.
+# Signs session cookies. Leave unset to have Flaskr generate one on first use and keep
+# it in the database, for every server of the site. Never use "dev" or another guessable value.
 # SECRET_KEY = "a long random string, e.g. from: python -c 'import secrets; print(secrets.token_hex())'"
 
 # Where the SQLite database lives (default: flaskr.sqlite in the instance folder).
@@ -31,7 +31,8 @@
 # MAX_FORM_PARTS = 1000
 
 # Uploaded images: largest file in bytes, largest size in pixels (every frame of an
-# animation counted), most frames of an animation, where they are kept.
+# animation counted), most frames of an animation. Images are kept in the database; init-db
+# moves those an older Flaskr kept in UPLOAD_FOLDER (instance/uploads) into it.
 # IMAGE_MAX_BYTES = 5 * 1024 * 1024
 # IMAGE_MAX_PIXELS = 25_000_000
 # IMAGE_MAX_FRAMES = 100

@@ -221,13 +221,6 @@ MUTANTS = [
         ("tests/test_uploads.py", "-k", "slot"),
     ),
     Mutant(
-        "a failed image write leaves its partial file",
-        "flaskr/uploads.py",
-        "        with suppress(OSError):\n            os.remove(tmp)\n",
-        "        pass\n",
-        ("tests/test_faults.py", "-k", "storage"),
-    ),
-    Mutant(
         "a storage fault is a 500",
         "flaskr/errors.py",
         "    app.register_error_handler(OSError, handle_storage_error)\n",
@@ -242,17 +235,10 @@ MUTANTS = [
         ("tests/test_uploads.py", "-k", "multi_picture"),
     ),
     Mutant(
-        "deleting an image follows a traversal name",
-        "flaskr/uploads.py",
-        "if not (name and NAME_PATTERN.fullmatch(name)):",
-        "if not name:",
-        ("tests/test_uploads.py", "-k", "deleting"),
-    ),
-    Mutant(
         "an uploaded image is stored under the name its sender gave",
         "flaskr/uploads.py",
-        'name = f"{secrets.token_hex(16)}.{extension}"',
-        "name = __import__('flask').request.files['image'].filename",
+        'return f"{secrets.token_hex(16)}.{extension}"',
+        "return __import__('flask').request.files['image'].filename",
         ("tests/test_uploads.py", "-k", "traversal"),
     ),
     Mutant(
@@ -377,8 +363,8 @@ MUTANTS = [
     Mutant(
         "a chosen image served to anyone",
         "flaskr/uploads.py",
-        'if not (pending and pending["name"] == name and NAME_PATTERN.fullmatch(name)):',
-        "if not NAME_PATTERN.fullmatch(name):",
+        'if pending and pending["name"] == name:',
+        "if True:",
         ("tests/test_uploads.py", "-k", "chosen"),
     ),
     Mutant(
@@ -429,6 +415,27 @@ MUTANTS = [
         "        if not is_admin():",
         "        if g.user is None:",
         ("tests/test_admin.py", "tests/test_hostile.py", "-k", "author"),
+    ),
+    Mutant(
+        "a deleted post's image stays in the database",
+        "flaskr/blog.py",
+        '        delete_image(db, post["image"])\n',
+        "",
+        ("tests/test_uploads.py", "-k", "deleting"),
+    ),
+    Mutant(
+        "a replaced image stays in the database",
+        "flaskr/blog.py",
+        "            delete_image(db, old_image)\n",
+        "            pass\n",
+        ("tests/test_uploads.py", "-k", "replaces"),
+    ),
+    Mutant(
+        "the generated key is not read back after its insert",
+        "flaskr/settings.py",
+        '        (key,) = db.execute("SELECT value FROM signing_key WHERE id = 1").fetchone()\n',
+        "",
+        ("tests/test_factory.py", "-k", "agree"),
     ),
 ]
 

@@ -1,6 +1,7 @@
 """Image files for upload tests, made on the fly, and helpers to upload and read them back."""
 
 import io
+import os
 import struct
 import zlib
 
@@ -21,6 +22,13 @@ def image_bytes(kind="PNG", size=(40, 30), color=(200, 40, 40), **options):
     mode = "RGBA" if kind in ("PNG", "WEBP") else "RGB"
     out = io.BytesIO()
     Image.new(mode, size, color).save(out, format=kind, **options)
+    return out.getvalue()
+
+
+def noise(size=(100, 100)):
+    """A PNG of random pixels: it does not compress, so its bytes need room (30 KB here)."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3)).save(out, format="PNG")
     return out.getvalue()
 
 
@@ -152,9 +160,15 @@ def image_name(app, id=None):
         return db.execute("SELECT image FROM post WHERE id = ?", (id,)).fetchone()[0]
 
 
-def fetch(client, url):
+def stored_names(app, table="image"):
+    """The names of the stored images (of the pending ones with table="pending_image")."""
+    with app.app_context():
+        return sorted(row[0] for row in get_db().execute(f"SELECT name FROM {table}"))
+
+
+def fetch(client, url, **options):
     """GET a file, returning (response, body) with the file closed again."""
-    with client.get(url) as response:
+    with client.get(url, **options) as response:
         return response, response.get_data()
 
 

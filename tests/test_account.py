@@ -2,12 +2,11 @@
 
 import io
 import json
-import os
 import re
 import zipfile
 
 import pytest
-from images import image_bytes
+from images import image_bytes, stored_names
 from PIL import Image
 
 from flaskr.account import describe_agent
@@ -318,13 +317,13 @@ def test_avatar_is_cropped_square_small_and_shown(app, client, auth, query):
     visitor = app.test_client()
     for path in ("/user/test", "/1/test-title"):
         assert f'src="/uploads/{name}"' in visitor.get(path).get_data(as_text=True)
-    # A new avatar replaces the old file; removing leaves none.
+    # A new avatar replaces the old image; removing leaves none.
     upload(client, {"display_name": "", "bio": ""}, image_bytes("GIF"))
     ((second,),) = query("SELECT avatar FROM user WHERE id = 1")
-    assert os.listdir(app.config["UPLOAD_FOLDER"]) == [second]
+    assert stored_names(app) == [second]
     upload(client, {"display_name": "", "bio": "", "remove_avatar": "1"})
     assert query("SELECT avatar FROM user WHERE id = 1") == [(None,)]
-    assert os.listdir(app.config["UPLOAD_FOLDER"]) == []
+    assert stored_names(app) == []
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,11 @@
 """The site's owner: roles, the Admin page, suspension, deletion, links and site settings."""
 
 import logging
-import os
 import re
 
 import feedparser
 import pytest
+from images import image_bytes, stored_names
 
 from flaskr.auth import hash_token
 
@@ -297,13 +297,13 @@ def test_database_setting_overrides_closed_registration_config(make_app):
 
 
 def test_delete_user_removes_their_images(app, client, admin, query):
-    folder = app.config["UPLOAD_FOLDER"]
-    os.makedirs(folder, exist_ok=True)
-    names = [f"{n:032x}.png" for n in (1, 2)]
+    names = [f"{n:032x}.png" for n in (1, 2, 3)]
     for name in names:
-        with open(os.path.join(folder, name), "wb") as f:
-            f.write(b"stored image")
+        query(
+            "INSERT INTO image (name, type, data) VALUES (?, 'image/png', ?)", (name, image_bytes())
+        )
     query("INSERT INTO post (title, body, author_id, image) VALUES ('p', 'b', 2, ?)", (names[0],))
     query("UPDATE user SET avatar = ? WHERE id = 2", (names[1],))
     client.post("/admin/users/2/delete")
-    assert os.listdir(folder) == []
+    # Another user's image stays.
+    assert stored_names(app) == [names[2]]

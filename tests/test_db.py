@@ -1,14 +1,17 @@
 import os
+import re
 import sqlite3
 import threading
 from contextlib import contextmanager
 
 import pytest
+from images import fetch, image_bytes, post_image
 from tutorial import make_tutorial_database
 
 from flaskr import create_app
 from flaskr import db as flaskr_db
 from flaskr.db import get_db, init_db, latest_version, split_statements, transaction
+from flaskr.uploads import MIMETYPES
 
 
 @pytest.mark.sqlite_only
@@ -172,18 +175,17 @@ def test_reset_on_yes_starts_empty(runner, count):
     assert count("post") == 0
 
 
-@pytest.mark.sqlite_only
-def test_reset_with_yes_flag_does_not_ask(app, runner, count):
-    uploads = app.config["UPLOAD_FOLDER"]
-    os.makedirs(uploads)
-    open(os.path.join(uploads, "0" * 32 + ".png"), "wb").close()
+def test_reset_with_yes_flag_does_not_ask(app, client, auth, runner, count):
+    auth.login()
+    post_image(client, image_bytes())
     result = runner.invoke(args=["init-db", "--reset", "--yes"])
-    assert not os.path.exists(uploads)
     assert result.exit_code == 0
     assert "Continue?" not in result.output
     assert count("post") == 0
+    assert count("image") == 0
     with app.app_context():
-        assert get_db().execute("PRAGMA user_version").fetchone()[0] == latest_version()
+        db = get_db()
+        assert flaskr_db.schema_version(db) == latest_version(flaskr_db.backend(db))
 
 
 def test_transaction_rolls_back_on_error(app, count):
@@ -471,6 +473,64 @@ def test_upgrade_from_an_intermediate_version_keeps_its_rows(make_app, monkeypat
     assert client.post("/1/like").status_code == 302
     page = client.get("/1/owls-at-night").data
     assert b"still works" in page
+
+
+@pytest.mark.sqlite_only
+def test_init_db_moves_an_older_sites_image_files_into_the_database(make_app, monkeypatch):
+    app = make_app()
+    folder = app.config["UPLOAD_FOLDER"]
+    # A site as the Flaskr before images moved into the database (schema 9) left it.
+    before_images = flaskr_db.migrations()[:9]
+    monkeypatch.setattr(flaskr_db, "migrations", lambda kind="sqlite": before_images)
+    files = {
+        f"{1:032x}.png": image_bytes("PNG", size=(40, 30)),
+        f"{2:032x}.jpg": image_bytes("JPEG"),  # an avatar
+        f"{3:032x}.gif": b"GIF89a cut short",  # damaged on disk, still served as it was
+        f"{4:032x}.png": image_bytes("PNG"),  # no post names it any more
+    }
+    os.makedirs(os.path.join(folder, "pending"))
+    for name, data in {**files, f"pending/{5:032x}.png": image_bytes()}.items():
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data)
+    with app.app_context():
+        init_db()
+        db = get_db()
+        db.executescript(
+            "INSERT INTO user (username, password) VALUES ('test', 'x');"
+            f"UPDATE user SET avatar = '{2:032x}.jpg';"
+            "INSERT INTO post (title, body, author_id, image) VALUES"
+            f" ('owl', '', 1, '{1:032x}.png'), ('bat', '', 1, '{3:032x}.gif');"
+        )
+    monkeypatch.undo()
+
+    output = app.test_cli_runner().invoke(args=["init-db"]).output
+    moved = sum(len(files[f"{n:032x}.{e}"]) for n, e in ((1, "png"), (2, "jpg"), (3, "gif")))
+    assert "  applied 0010_images.sql\n" in output
+    assert f"  moved 3 images ({moved / 1e6:.1f} MB) from {folder} into the database\n" in output
+    assert f"  left 1 files that no post or profile names in {folder}\n" in output
+    assert os.listdir(folder) == [f"{4:032x}.png"]
+
+    client = app.test_client()
+    page = client.get("/").data.decode()
+    assert re.search(rf'src="/uploads/{1:032x}.png"\s+alt="" width="40" height="30"', page)
+    assert re.search(rf'src="/uploads/{3:032x}.gif"\s+alt="" loading="lazy">', page)
+    for name in (f"{1:032x}.png", f"{2:032x}.jpg", f"{3:032x}.gif"):
+        response, data = fetch(client, f"/uploads/{name}")
+        assert data == files[name]
+        assert response.mimetype == MIMETYPES[name.rsplit(".", 1)[1]]
+        assert response.headers["Content-Security-Policy"] == "sandbox"
+
+    # Run again (say a copy of a moved file came back from a restore): nothing is moved twice.
+    with open(os.path.join(folder, f"{1:032x}.png"), "wb") as f:
+        f.write(b"a stale copy")
+    output = app.test_cli_runner().invoke(args=["init-db"]).output
+    assert "moved" not in output and "left 1 files" in output
+    assert os.listdir(folder) == [f"{4:032x}.png"]
+    assert fetch(client, f"/uploads/{1:032x}.png")[1] == files[f"{1:032x}.png"]
+    # Once the folder is empty it goes, and init-db says nothing more about images.
+    os.remove(os.path.join(folder, f"{4:032x}.png"))
+    assert app.test_cli_runner().invoke(args=["init-db"]).output == "Initialized the database.\n"
+    assert not os.path.exists(folder)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Faults through the real views: a full database, a read-only one, a disk that fails writes,
-a lock held past the busy timeout and a disk that cannot store an image each answer 503
-with Retry-After in the site's layout, write nothing half-way, log their cause once, and
+a lock held past the busy timeout and a disk that cannot take a spooled export each answer
+503 with Retry-After in the site's layout, write nothing half-way, log their cause once, and
 heal by themselves once the fault is gone.
 """
 
@@ -14,9 +14,9 @@ import sqlite3
 import threading
 
 import pytest
-from images import image_bytes, post_image
+from images import image_bytes, noise, post_image
 
-from flaskr import caching, health, uploads
+from flaskr import account, caching, health
 from flaskr import db as flaskr_db
 
 # SQLite's own faults, made real; PostgreSQL's are in test_postgresql.py.
@@ -33,6 +33,7 @@ def with_image(client):
 # that these writes also need new pages (which a full database cannot give).
 ACTIONS = {
     "create": lambda c: c.post("/create", data={"title": "new", "body": "x" * 9000, "tags": "t"}),
+    "create with image": lambda c: post_image(c, noise()),
     "update": lambda c: c.post("/1/update", data={"title": "edited", "body": "y" * 9000}),
     "replace image": lambda c: c.post(
         "/1/update",
@@ -153,7 +154,7 @@ CASES = [
     (fault, action)
     for fault in FAULTS
     for action in ACTIONS
-    if fault != "page limit" or action in ("create", "update", "comment")
+    if fault != "page limit" or action in ("create", "create with image", "update", "comment")
 ]
 
 
@@ -321,7 +322,7 @@ def test_a_fault_with_the_page_cache_off_answers_503_and_heals(make_app, app, mo
 
 
 # A full disk, a used-up quota, a read-only file system, lost permissions, a failing disk:
-# each while an uploaded image is saved.
+# each while a user's export is spooled to a temporary file (all else is in the database).
 STORAGE_FAULTS = flaskr_db.STORAGE_FAULTS
 
 
@@ -334,124 +335,30 @@ def failing(code):
     return fail
 
 
-class HalfWrittenFile:
-    """An image file whose write stores part of the data, then fails with errno `code`."""
-
-    def __init__(self, code, path, mode):
-        self.code = code
-        self.file = open(path, mode)  # noqa: SIM115 - closed by __exit__
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.file.close()
-
-    def write(self, data):
-        self.file.write(data[:100])
-        self.file.flush()
-        raise OSError(self.code, os.strerror(self.code))
-
-
-# Where saving an image can fail: creating the folder, writing, flushing to disk, renaming.
-STORAGE_STEPS = {
-    "folder": lambda mp, code: mp.setattr(uploads.os, "makedirs", failing(code)),
-    "write": lambda mp, code: mp.setattr(
-        uploads, "open", lambda *a: HalfWrittenFile(code, *a), raising=False
-    ),
-    "fsync": lambda mp, code: mp.setattr(uploads.os, "fsync", failing(code)),
-    "rename": lambda mp, code: mp.setattr(uploads.os, "replace", failing(code)),
-}
-
-
-# Each errno once, each step once, and an edit that replaces the image.
-STORAGE_CASES = sorted(
-    {(code, "write", "create") for code in STORAGE_FAULTS}
-    | {(errno.ENOSPC, step, "create") for step in STORAGE_STEPS}
-    | {(errno.ENOSPC, "write", "replace image")}
-)
-
-
-@pytest.mark.parametrize(
-    ("code", "step", "action"),
-    [
-        pytest.param(*case, id=f"{errno.errorcode[case[0]]}-{case[1]}-{case[2]}")
-        for case in STORAGE_CASES
-    ],
-)
-def test_a_storage_fault_while_saving_an_image_answers_503_and_leaves_no_file(
-    app, client, auth, caplog, monkeypatch, snapshot, action, step, code
+@pytest.mark.parametrize("code", sorted(STORAGE_FAULTS), ids=errno.errorcode.get)
+def test_a_storage_fault_while_spooling_an_export_answers_503(
+    client, auth, caplog, monkeypatch, code
 ):
     auth.login()
-    if action == "replace image":
-        with_image(client)
-    folder = app.config["UPLOAD_FOLDER"]
-    os.makedirs(folder, exist_ok=True)
-    before = snapshot()
     with monkeypatch.context() as patch:
-        STORAGE_STEPS[step](patch, code)
+        patch.setattr(account.tempfile, "TemporaryFile", failing(code))
         with caplog.at_level(logging.INFO, logger="flaskr"):
-            if action == "create":
-                response = post_image(client, image_bytes())
-            else:
-                response = ACTIONS[action](client)
-
+            response = client.get("/settings/export")
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "10"
     assert b'class="site-nav"' in response.data
-    assert b"The site cannot save anything right now" in response.data
-    # Nothing half-written: no post, no image, no partial file left in the folder.
-    assert snapshot() == before
-    assert not [name for name in os.listdir(folder) if name.endswith(".partial")]
+    assert b"The site cannot read its data right now." in response.data
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1
     assert STORAGE_FAULTS[code] in warnings[0].getMessage()
     assert warnings[0].exc_info is None
     # Once the disk takes writes again, so does the site.
-    assert post_image(client, image_bytes()).status_code == 302
+    with client.get("/settings/export") as response:
+        assert response.status_code == 200
 
 
-def test_another_os_error_while_saving_an_image_is_a_bug(app, client, auth, snapshot, monkeypatch):
+def test_another_os_error_while_spooling_an_export_is_a_bug(client, auth, monkeypatch):
     auth.login()
-    before = snapshot()
-    monkeypatch.setattr(uploads.os, "fsync", failing(errno.EBADF))
+    monkeypatch.setattr(account.tempfile, "TemporaryFile", failing(errno.EBADF))
     with pytest.raises(OSError, match="Bad file descriptor"):
-        post_image(client, image_bytes())
-    assert snapshot() == before
-
-
-def test_a_storage_fault_while_serving_an_image_answers_503(app, client, auth, monkeypatch):
-    auth.login()
-    post_image(client, image_bytes())
-    (name,) = os.listdir(app.config["UPLOAD_FOLDER"])
-    monkeypatch.setattr(uploads, "send_from_directory", failing(errno.EIO))
-    response = client.get(f"/uploads/{name}")
-    assert response.status_code == 503
-    assert response.headers["Retry-After"] == "10"
-    assert b"The site cannot read its data right now." in response.data
-
-
-def test_a_storage_fault_while_deleting_an_image_keeps_the_file_and_deletes_the_post(
-    app, client, auth, caplog, count, monkeypatch
-):
-    auth.login()
-    with_image(client)
-    (name,) = os.listdir(app.config["UPLOAD_FOLDER"])
-    monkeypatch.setattr(uploads.os, "remove", failing(errno.EROFS))
-    with caplog.at_level(logging.INFO, logger="flaskr"):
-        response = client.post("/1/delete")
-    assert response.status_code == 302
-    assert count("post") == 0
-    assert os.listdir(app.config["UPLOAD_FOLDER"]) == [name]
-    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(warnings) == 1
-    assert "the file system is read-only" in warnings[0].getMessage()
-    assert name in warnings[0].getMessage()
-
-
-def test_another_os_error_while_deleting_an_image_is_a_bug(app):
-    folder = app.config["UPLOAD_FOLDER"]
-    name = "0" * 32 + ".png"
-    os.makedirs(os.path.join(folder, name))  # a folder where an image should be
-    with app.app_context(), pytest.raises(IsADirectoryError):
-        uploads.delete_image(name)
+        client.get("/settings/export")

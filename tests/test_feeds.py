@@ -1,11 +1,10 @@
 import io
 import json
-import os
 from datetime import datetime, timedelta
 
 import feedparser
 import pytest
-from images import image_bytes
+from images import fetch, image_bytes
 from listing import add_posts
 
 from flaskr.db import get_db
@@ -262,7 +261,7 @@ def test_entries_carry_their_image_as_an_enclosure(
     app, client, tagged, query, extension, version, content_type
 ):
     name = stored_image_of(query, "owl two")
-    size = os.path.getsize(os.path.join(app.config["UPLOAD_FOLDER"], name))
+    size = len(fetch(client, f"/uploads/{name}")[1])
     _, feed = parse(client, f"/feed.{extension}")
     with_image, without = feed.entries[1], feed.entries[2]
     assert with_image.title == "owl two"
@@ -280,8 +279,8 @@ def test_json_feed_items_name_their_image(client, tagged, query):
     assert "image" not in items[2]
 
 
-def test_an_image_missing_from_the_folder_leaves_the_entry_without_it(app, client, tagged, query):
-    os.remove(os.path.join(app.config["UPLOAD_FOLDER"], stored_image_of(query, "owl two")))
+def test_a_lost_image_leaves_the_entry_without_it(app, client, tagged, query):
+    query("DELETE FROM image WHERE name = ?", (stored_image_of(query, "owl two"),))
     _, feed = parse(client, "/feed.atom")
     assert feed.entries[1].title == "owl two"
     assert feed.entries[1].enclosures == []

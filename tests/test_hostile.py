@@ -233,6 +233,18 @@ def test_every_state_changing_route_has_a_hostile_case(app):
     assert posted - attacked == set()
 
 
+def fresh(data):
+    """The case's form data with each file rewound: every backend's run sends it whole."""
+    if isinstance(data, dict):
+        data = {
+            name: (io.BytesIO(value[0].getvalue()), *value[1:])
+            if isinstance(value, tuple)
+            else value
+            for name, value in data.items()
+        }
+    return data
+
+
 @pytest.mark.parametrize("hostile", CASES)
 def test_hostile_request_is_refused_and_writes_nothing(client, auth, query, snapshot, hostile):
     if hostile.user is not None:
@@ -244,7 +256,7 @@ def test_hostile_request_is_refused_and_writes_nothing(client, auth, query, snap
     response = client.open(
         hostile.path,
         method=hostile.method,
-        data=hostile.data,
+        data=fresh(hostile.data),
         headers=hostile.headers,
         content_type=hostile.content_type,
     )
