@@ -5,6 +5,7 @@ PostgreSQL's form (placeholders, the reserved table name `user`) and gives conne
 the interface of sqlite3's, so the views need not know which backend they talk to.
 """
 
+import contextlib
 import functools
 import os
 import re
@@ -289,7 +290,7 @@ def backup(url, path):
         text=True,
     )
     if result.returncode != 0:
-        if os.path.exists(tmp):
+        with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise click.ClickException(f"pg_dump failed: {result.stderr.strip()}")
     os.replace(tmp, path)

@@ -16,6 +16,7 @@ from psycopg_pool import PoolTimeout
 from flaskr import create_app, postgres
 from flaskr import db as flaskr_db
 from flaskr.db import fault_cause, get_db, init_db, latest_version, schema_version, transaction
+from flaskr.settings import SettingError
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -65,6 +66,20 @@ def test_a_database_setting_of_another_kind_stops_the_start_in_one_line(env, mes
     status, stderr = start(env, tmp_path)
     assert status == 1
     assert stderr == message + "\n"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("FLASKR_DATABASE", "sqlite:///site.db", "not a sqlite: URL"),
+        ("DATABASE_URL", "/srv/site.sqlite", "DATABASE_URL is not a postgresql:// URL"),
+        ("FLASKR_DATABASE", "", "FLASKR_DATABASE must be a file path"),
+    ],
+)
+def test_the_setting_at_fault_is_named(monkeypatch, variable, value, message):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingError, match=message):
+        create_app()
 
 
 def test_database_url_is_used_when_flaskr_database_is_not_set(monkeypatch, database):
@@ -211,6 +226,23 @@ def test_an_unreachable_server_gets_503_with_retry_after(make_app, tmp_path):
     health = client.get("/healthz")
     assert health.status_code == 503
     assert health.json["reason"] == "the database cannot be read"
+
+
+def test_a_health_probe_after_a_fault_commits_its_write(app):
+    with app.app_context():
+        db = get_db()
+        assert postgres.write_problem(db, commit=True) is None
+        assert not db.in_transaction
+        assert schema_version(db) == latest_version("postgresql")
+
+
+def test_a_bug_in_the_health_probe_is_not_called_a_fault(app, monkeypatch):
+    def broken(db, version):
+        raise psycopg.errors.UndefinedColumn("a bug")
+
+    monkeypatch.setattr(postgres, "set_schema_version", broken)
+    with app.app_context(), pytest.raises(psycopg.errors.UndefinedColumn):
+        postgres.write_problem(get_db())
 
 
 def test_a_programming_error_stays_a_bug(app):
