@@ -347,3 +347,20 @@ def test_a_failed_pg_dump_leaves_no_file(make_app, tmp_path):
     assert "pg_dump failed:" in result.output
     assert not path.exists()
     assert not (tmp_path / "site.dump.partial").exists()
+
+
+def test_a_logout_through_one_server_ends_the_session_on_every_server(app, make_app):
+    other = make_app()
+    browser = app.test_client()
+    browser.post("/auth/login", data={"username": "test", "password": "test"})
+    assert b"Log Out" in browser.get("/").data
+    cookie = browser.get_cookie("session")
+    thief = other.test_client()
+    thief.set_cookie("session", cookie.value)
+    assert b"Log Out" in thief.get("/").data
+    logout = other.test_client()
+    logout.set_cookie("session", cookie.value)
+    logout.post("/auth/logout")
+    # The copy replayed on the first server right after: anonymous.
+    assert b"Log In" in browser.get("/").data
+    assert b"Log In" in thief.get("/").data
