@@ -350,8 +350,8 @@ def test_a_failed_pg_dump_leaves_no_file(make_app, tmp_path):
 
 
 def test_a_logout_through_one_server_ends_the_session_on_every_server(app, make_app):
-    other = make_app()
-    browser = app.test_client()
+    first, other = make_app(SECRET_KEY="one site"), make_app(SECRET_KEY="one site")
+    browser = first.test_client()
     browser.post("/auth/login", data={"username": "test", "password": "test"})
     assert b"Log Out" in browser.get("/").data
     cookie = browser.get_cookie("session")
