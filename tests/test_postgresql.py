@@ -293,11 +293,11 @@ def test_a_database_newer_than_the_code_is_refused(app, runner):
 
 def test_a_change_through_one_server_empties_every_servers_page_cache(app, make_app):
     other = make_app()
+    writer = other.test_client()
+    writer.post("/auth/login", data={"username": "test", "password": "test"})
     visitor = app.test_client()
     assert b"from the other server" not in visitor.get("/").data
     assert app.extensions["page_cache"].pages  # the index is kept
-    writer = other.test_client()
-    writer.post("/auth/login", data={"username": "test", "password": "test"})
     writer.post("/create", data={"title": "from the other server", "body": ""})
     assert b"from the other server" in visitor.get("/").data
 
