@@ -206,7 +206,7 @@ def copy_tables(source, target, shown):
                 for n, rows in enumerate(read_batches(source, table, columns), start=1):
                     write(rows)
                     copied += len(rows)
-                    if n % PROGRESS_EVERY == 0:
+                    if n % PROGRESS_EVERY == 0 and copied < expected[table]:
                         click.echo(f"  {table}: {copied:,} of {expected[table]:,}", err=True)
             click.echo(f"  {table}: {copied:,}", err=True)
         counts = row_counts(target, tables)
