@@ -114,9 +114,8 @@ def site_tables(db):
     tables = [name for name in table_names(db) if name not in BOOKKEEPING]
     graph = {table: set() for table in sorted(tables)}
     for child, parent in parent_tables(db):
-        if child in graph and parent != child:
-            graph[child].add(parent)
-    return [table for table in graphlib.TopologicalSorter(graph).static_order() if table in graph]
+        graph.setdefault(child, set()).add(parent)
+    return [table for table in graphlib.TopologicalSorter(graph).static_order() if table in tables]
 
 
 def row_counts(db, tables):
