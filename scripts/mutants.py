@@ -437,6 +437,20 @@ MUTANTS = [
         "",
         ("tests/test_factory.py", "-k", "agree"),
     ),
+    Mutant(
+        "copy-db fills a target that already holds a site",
+        "flaskr/copydb.py",
+        "    if held:\n",
+        "    if False:\n",
+        ("tests/test_copydb.py", "-k", "not_empty"),
+    ),
+    Mutant(
+        "copy-db leaves PostgreSQL's sequences behind the copied ids",
+        "flaskr/copydb.py",
+        'if backend(db) != "postgresql":',
+        "if True:",
+        ("tests/test_copydb.py", "-k", "writing_on_the_copy"),
+    ),
 ]
 
 
