@@ -450,6 +450,18 @@ MUTANTS = [
         "  UPDATE site_version SET version = version + 1 WHERE id = 1;\n",
         "",
         ("tests/test_postgresql.py", "-k", "change_through_one_server"),
+        "copy-db fills a target that already holds a site",
+        "flaskr/copydb.py",
+        "    if held:\n",
+        "    if False:\n",
+        ("tests/test_copydb.py", "-k", "not_empty"),
+    ),
+    Mutant(
+        "copy-db leaves PostgreSQL's sequences behind the copied ids",
+        "flaskr/copydb.py",
+        'if backend(db) != "postgresql":',
+        "if True:",
+        ("tests/test_copydb.py", "-k", "writing_on_the_copy"),
     ),
 ]
 
