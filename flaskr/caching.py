@@ -1,6 +1,8 @@
-"""Caching: visitors' pages kept in memory until the data changes, HTTP cache headers.
+"""Caching: visitors' pages and shared parts of pages kept in memory until the data changes.
 
 Visitors' pages are revalidated (ETag), users' pages never stored, static files versioned.
+What every reader sees alike (a post's card, a page of posts, the site's settings) is kept
+under the same rule as visitors' pages, so that logged-in readers share it too.
 """
 
 import functools
@@ -11,7 +13,7 @@ import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
 
-from flask import Response, current_app, g, make_response, request, session
+from flask import Response, current_app, g, has_request_context, make_response, request, session
 
 from .db import repair_journal_modes
 
@@ -21,6 +23,11 @@ STATIC_MAX_AGE = 365 * 24 * 60 * 60
 PER_HEADER_BYTES = 150
 # What each cached page costs beyond its key, body and headers: its entry and containers.
 PER_PAGE_BYTES = 500
+# What each value of a shared entry costs beyond its text: the object and its container slot.
+PER_VALUE_BYTES = 60
+# Where this request's generation is kept: the request's own environ, never g, which a
+# test's app context can carry from one request to the next.
+GENERATION_KEY = "flaskr.page_cache_generation"
 # The time the next scheduled post is published, when pages made now go out of date
 # without any write (it walks the partial index post_published).
 NEXT_PUBLICATION_QUERY = (
@@ -41,7 +48,9 @@ class PageCache:
 
     Pages are kept while their bytes (body and headers) fit the budget, the least
     recently used going first; a page larger than a sixteenth of it is never kept, so
-    that one huge page cannot push out all the others.
+    that one huge page cannot push out all the others. Shared parts of pages (see
+    shared()) are kept in the same way, in a quarter of the budget more, and go with
+    the pages when a generation ends.
     """
 
     def __init__(self, database, budget):
@@ -59,6 +68,10 @@ class PageCache:
         self.seen = None
         # When the next scheduled post is published ('YYYY-MM-DD HH:MM:SS', UTC), or None.
         self.next_publication = None
+        # Shared parts of pages (see shared()): {key: (value, size)} of shared_generation.
+        self.shared = OrderedDict()
+        self.shared_size = 0
+        self.shared_generation = None
 
     def current_generation(self):
         """Return the generation pages may be stored under; None when it cannot be watched now."""
@@ -131,6 +144,43 @@ class PageCache:
                 evicted = self.pages.popitem(last=False)
                 self.size -= entry_size(*evicted)
 
+    def get_shared(self, key):
+        """Return the shared value kept for key in the current generation, as (value,), or None."""
+        with self.lock:
+            self._forget_older_shared()
+            entry = self.shared.get(key)
+            if entry is not None:
+                self.shared.move_to_end(key)
+                return entry[:1]
+            return None
+
+    def put_shared(self, key, generation, value, size):
+        """Keep a shared value made in generation, unless the data changed since or it is too large.
+
+        size is roughly the bytes it takes; the shared values have a quarter of the
+        pages' budget, on top of it.
+        """
+        if size > self.largest:
+            return
+        with self.lock:
+            if generation != self.generation:
+                return
+            self._forget_older_shared()
+            if key in self.shared:
+                self.shared_size -= self.shared.pop(key)[1]
+            self.shared[key] = (value, size)
+            self.shared_size += size
+            while self.shared_size > self.budget // 4:
+                _key, (_value, evicted) = self.shared.popitem(last=False)
+                self.shared_size -= evicted
+
+    def _forget_older_shared(self):
+        """Empty the shared values when a new generation began since they were kept (locked)."""
+        if self.shared_generation != self.generation:
+            self.shared.clear()
+            self.shared_size = 0
+            self.shared_generation = self.generation
+
 
 def now():
     """Return the current time as posts' times are stored: 'YYYY-MM-DD HH:MM:SS', UTC."""
@@ -148,6 +198,59 @@ def entry_size(key, page):
     key_bytes = sum(len(part) for part in key if part is not None)
     header_bytes = sum(len(name) + len(value) + PER_HEADER_BYTES for name, value in headers)
     return PER_PAGE_BYTES + key_bytes + len(data) + header_bytes
+
+
+def value_size(value):
+    """Return roughly the bytes a shared value takes: its texts, with overheads.
+
+    Knows the values shared() keeps: texts, numbers, times, rows, lists, tuples, dicts
+    and objects of those (such as a pagination.Page).
+    """
+    if isinstance(value, str | bytes):
+        return PER_VALUE_BYTES + len(value)
+    if isinstance(value, dict):
+        return PER_VALUE_BYTES + sum(value_size(k) + value_size(v) for k, v in value.items())
+    if isinstance(value, list | tuple | sqlite3.Row):
+        return PER_VALUE_BYTES + sum(value_size(item) for item in value)
+    if hasattr(value, "__dict__"):
+        return value_size(vars(value))
+    return PER_VALUE_BYTES
+
+
+def request_generation():
+    """Return the page cache's generation for this request, or None when nothing may be kept.
+
+    Checked once per request, at its first use: everything a request shares or reuses
+    belongs to the data as it was then, or later.
+    """
+    cache = current_app.extensions.get("page_cache")
+    if cache is None or not has_request_context():
+        return None
+    environ = request.environ
+    if GENERATION_KEY not in environ:
+        environ[GENERATION_KEY] = cache.current_generation()
+    return environ[GENERATION_KEY]
+
+
+def shared(key, make):
+    """Return make(), kept for every reader until the data changes.
+
+    key (a tuple) must name everything the value depends on besides the data in the
+    database; the value is kept while no commit happens (the page cache's generation),
+    so it is what make() would return now. Nothing is kept when the page cache is off,
+    outside a request, or while the database cannot be watched; a make() that raises
+    keeps nothing. Values must never be changed by their users.
+    """
+    generation = request_generation()
+    if generation is None:
+        return make()
+    cache = current_app.extensions["page_cache"]
+    entry = cache.get_shared(key)
+    if entry is not None:
+        return entry[0]
+    value = make()
+    cache.put_shared(key, generation, value, value_size(key) + value_size(value))
+    return value
 
 
 def close_watch_after_fault():
@@ -174,7 +277,7 @@ def cached_page(args=()):
             cache = current_app.extensions.get("page_cache")
             if cache is None or session:
                 return view(**kwargs)
-            generation = cache.current_generation()
+            generation = request_generation()
             if generation is None:
                 return view(**kwargs)
             # The host is part of the key: feeds carry absolute links.
@@ -185,8 +288,12 @@ def cached_page(args=()):
                 return Response(data, headers=headers).make_conditional(request)
             response = make_response(view(**kwargs))
             if response.status_code == 200:
+                # Kept with its ETag, so that no hit hashes the page again.
+                if needs_revalidation(response):
+                    revalidate(response)
                 page = (response.get_data(), response.headers.to_wsgi_list())
                 cache.put(key, generation, page)
+                response.make_conditional(request)
             return response
 
         return wrapped_view
@@ -233,17 +340,24 @@ def set_cache_headers(response):
         # Pages for a logged-in user carry their name and links: never keep them.
         response.cache_control.private = True
         response.cache_control.no_store = True
-    elif (
-        request.method in ("GET", "HEAD")
-        and response.status_code == 200
-        and response.mimetype == "text/html"
-    ):
-        # Visitors' pages change whenever a post does: keep them, but ask every time,
-        # and answer an unchanged page with 304 and no body.
-        response.cache_control.no_cache = True
-        response.add_etag()
+    elif request.method in ("GET", "HEAD") and needs_revalidation(response):
+        revalidate(response)
         response.make_conditional(request)
     return response
+
+
+def needs_revalidation(response):
+    """Whether a visitor's response is a page that browsers keep but ask about every time."""
+    return response.status_code == 200 and response.mimetype == "text/html"
+
+
+def revalidate(response):
+    """Let browsers keep a visitor's page, asking every time (an unchanged page gets 304).
+
+    Visitors' pages change whenever a post does.
+    """
+    response.cache_control.no_cache = True
+    response.add_etag()
 
 
 def cache_static_file(response):
