@@ -10,10 +10,20 @@ import hashlib
 import os
 import sqlite3
 import threading
+import weakref
 from collections import OrderedDict
 from datetime import UTC, datetime
 
-from flask import Response, current_app, g, has_request_context, make_response, request, session
+from flask import (
+    Response,
+    current_app,
+    g,
+    has_request_context,
+    make_response,
+    request,
+    session,
+    url_for,
+)
 
 from .db import repair_journal_modes
 
@@ -35,16 +45,27 @@ NEXT_PUBLICATION_QUERY = (
 )
 
 
+class Watch:
+    """One thread's watch: its connection (None until opened) and the data_version it saw last."""
+
+    __slots__ = ("lock", "connection", "seen", "__weakref__")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.connection = None
+        self.seen = None
+
+
 class PageCache:
     """Visitors' pages, kept within a byte budget, dropped whenever anyone commits.
 
-    One idle read connection (the watch) only asks SQLite's data_version, which changes
-    when any other connection, in this process or another, commits. A request that sees
-    it change starts a new generation and empties the cache; a page rendered during an
-    older generation is not kept. Every hit is preceded by such a check, so a page is
-    never served after a commit its content does not show. Each generation also reads
-    when the next scheduled post is published, and ends then: no page is served past
-    the moment a post appears.
+    Idle read connections (watches, one per thread) only ask SQLite's data_version,
+    which changes when any other connection, in this process or another, commits. A
+    request that sees it change starts a new generation and empties the cache; a page
+    rendered during an older generation is not kept. Every hit is preceded by such a
+    check, so a page is never served after a commit its content does not show. Each
+    generation also reads when the next scheduled post is published, and ends then: no
+    page is served past the moment a post appears.
 
     Pages are kept while their bytes (body and headers) fit the budget, the least
     recently used going first; a page larger than a sixteenth of it is never kept, so
@@ -61,11 +82,12 @@ class PageCache:
         self.pages = OrderedDict()
         self.size = 0
         self.generation = 0
-        # The watch is shared by every thread, under its own lock, so that one thread can
-        # close it for all (see close_watch).
+        # Each thread checks through its own watch, so that no check waits for another
+        # thread's; each watch has a lock, so that one thread can close them all (see
+        # close_watch). watch_lock guards the set of them.
+        self.local = threading.local()
         self.watch_lock = threading.Lock()
-        self.watch = None
-        self.seen = None
+        self.watches = weakref.WeakSet()
         # When the next scheduled post is published ('YYYY-MM-DD HH:MM:SS', UTC), or None.
         self.next_publication = None
         # Shared parts of pages (see shared()): {key: (value, size)} of shared_generation.
@@ -73,10 +95,26 @@ class PageCache:
         self.shared_size = 0
         self.shared_generation = None
 
+    @property
+    def watch(self):
+        """This thread's open watch connection, or None."""
+        watch = getattr(self.local, "watch", None)
+        return None if watch is None else watch.connection
+
+    def own_watch(self):
+        """Return this thread's Watch, made on its first check."""
+        watch = getattr(self.local, "watch", None)
+        if watch is None:
+            watch = self.local.watch = Watch()
+            with self.watch_lock:
+                self.watches.add(watch)
+        return watch
+
     def current_generation(self):
         """Return the generation pages may be stored under; None when it cannot be watched now."""
-        with self.watch_lock:
-            if self.watch is None:
+        watch = self.own_watch()
+        with watch.lock:
+            if watch.connection is None:
                 if not os.path.exists(self.database):
                     return None
                 repair_journal_modes(self.database)
@@ -85,40 +123,46 @@ class PageCache:
                     # log, which SQLite shares with every connection of this process, and
                     # keep them all read-only after the file is writable again.
                     return None
-                self.watch = open_watch(self.database)
-                self.seen = None
+                watch.connection = open_watch(self.database)
+                watch.seen = None
             try:
-                (version,) = self.watch.execute("PRAGMA data_version").fetchone()
+                (version,) = watch.connection.execute("PRAGMA data_version").fetchone()
                 published = self.next_publication is not None and self.next_publication <= now()
-                if version != self.seen or published:
+                if version != watch.seen or published:
                     # Read before the cache is emptied: a post published in between
                     # ends this generation too.
-                    (self.next_publication,) = self.watch.execute(NEXT_PUBLICATION_QUERY).fetchone()
-                    # Under the watch's lock: no other thread may see this version and
-                    # serve a page from before the change while the cache is being emptied.
-                    self.seen = version
+                    (self.next_publication,) = watch.connection.execute(
+                        NEXT_PUBLICATION_QUERY
+                    ).fetchone()
+                    # Every thread's watch sees every commit, and its thread empties the
+                    # cache at its first check after it: no thread serves a page from
+                    # before a commit it has seen (another thread may empty it again).
+                    watch.seen = version
                     with self.lock:
                         self.generation += 1
                         self.pages.clear()
                         self.size = 0
             except sqlite3.Error:
                 # Unreadable: serve nothing from the cache; the page itself will say why.
-                self.watch.close()
-                self.watch = None
+                watch.connection.close()
+                watch.connection = None
                 return None
             return self.generation
 
     def close_watch(self):
-        """Close the watch, so that the next page opens a new one.
+        """Close every thread's watch, so that the next page of each opens a new one.
 
         SQLite shares some of a database's state between the connections of a process:
         a watch opened during a fault (a read-only file gives it a read-only index of the
         write-ahead log) would keep every writer failing after the fault is gone.
         """
         with self.watch_lock:
-            if self.watch is not None:
-                self.watch.close()
-                self.watch = None
+            watches = list(self.watches)
+        for watch in watches:
+            with watch.lock:
+                if watch.connection is not None:
+                    watch.connection.close()
+                    watch.connection = None
 
     def get(self, key):
         """Return the cached page for key, or None."""
@@ -160,7 +204,7 @@ class PageCache:
         size is roughly the bytes it takes; the shared values have a quarter of the
         pages' budget, on top of it.
         """
-        if size > self.largest:
+        if self.largest < size:
             return
         with self.lock:
             if generation != self.generation:
@@ -251,6 +295,34 @@ def shared(key, make):
     value = make()
     cache.put_shared(key, generation, value, value_size(key) + value_size(value))
     return value
+
+
+# Paths that templates' url_for keeps per application (see cached_url_for); past this many,
+# they are forgotten and made again.
+PATHS_KEPT = 4096
+
+
+def cached_url_for(endpoint, **values):
+    """url_for for templates: each path made once per application, script root and arguments.
+
+    A path depends on nothing else; an absolute URL (on the request's host) and a name
+    relative to the request's blueprint are made afresh each time, as is any URL
+    outside a request or with arguments that cannot be a key.
+    """
+    if values.get("_external") or endpoint.startswith(".") or not has_request_context():
+        return url_for(endpoint, **values)
+    try:
+        key = (request.script_root, endpoint, *sorted(values.items()))
+        paths = current_app.extensions["paths"]
+        path = paths.get(key)
+    except TypeError:
+        return url_for(endpoint, **values)
+    if path is None:
+        path = url_for(endpoint, **values)
+        if len(paths) >= PATHS_KEPT:
+            paths.clear()
+        paths[key] = path
+    return path
 
 
 def close_watch_after_fault():
@@ -374,11 +446,13 @@ def cache_static_file(response):
 
 
 def init_app(app):
-    """Cache visitors' pages, version static URLs and set cache headers on every response."""
+    """Cache visitors' pages, version static URLs, keep templates' paths, set cache headers."""
     if app.config["PAGE_CACHE_BYTES"]:
         app.extensions["page_cache"] = PageCache(
             app.config["DATABASE"], app.config["PAGE_CACHE_BYTES"]
         )
     app.extensions["static_versions"] = static_versions(app.static_folder)
     app.url_defaults(add_static_version)
+    app.extensions["paths"] = {}
+    app.jinja_env.globals["url_for"] = cached_url_for
     app.after_request(set_cache_headers)
