@@ -3,6 +3,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager, nullcontext
+from datetime import timedelta
 
 import pytest
 from flask import g, session
@@ -577,3 +578,15 @@ def test_log_in_and_register_link_to_each_other(make_app, client):
     assert b'<a href="/auth/login">Log in instead</a>' in client.get("/auth/register").data
     closed = make_app(REGISTRATION_OPEN=False).test_client()
     assert b"Create an account" not in closed.get("/auth/login").data
+
+
+def test_a_session_ends_at_its_lifetime_even_while_nothing_is_written(app, client, auth):
+    # The session check is kept until the next commit, but never past the second it was
+    # made in: with no write at all, an ended session is still refused.
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=2)
+    auth.login()
+    assert b"Log Out" in client.get("/").data
+    assert b"Log Out" in client.get("/").data
+    time.sleep(2.5)
+    page = client.get("/").data
+    assert b"Log In" in page and b"Log Out" not in page
