@@ -23,7 +23,7 @@ from werkzeug.routing import BaseConverter
 
 from .admin import log_action
 from .auth import find_user, login_required
-from .caching import cached_page, shared
+from .caching import cached_page, cached_url_for, shared
 from .db import get_db, transaction
 from .forms import BODY_MAX, IMAGE_ALT_MAX, TITLE_MAX, FormError, text_field
 from .pagination import page_number, paginate
@@ -150,6 +150,10 @@ CARD_FIELDS = (
 )  # fmt: skip
 
 
+# Only for the post's author.
+EDIT_LINK_HTML = Markup('<a class="action" href="{}">Edit</a>')
+
+
 @dataclass(frozen=True)
 class Card:
     """A post's card as every reader sees it, in two parts: the reader's Edit link goes between."""
@@ -158,12 +162,20 @@ class Card:
     tail: Markup
 
 
-@bp.app_template_global()
-def shared_card(post, full=False, snippet=None, title=None):
-    """Return the post's card (see _macros.html's post_card), rendered once per post version.
+def edit_link(post):
+    """Return the Edit link of a post for its author, nothing for anyone else."""
+    if g.user is None or g.user["id"] != post["author_id"]:
+        return ""
+    return EDIT_LINK_HTML.format(cached_url_for("blog.update", id=post["id"]))
 
-    The card is kept by everything it shows (see caching.shared), so an edit, a like or
-    a comment makes a new one, and no reader's own parts are in it.
+
+@bp.app_template_global()
+def card_for_reader(post, full=False, snippet=None, title=None):
+    """Return the post's card (see _macros.html's post_card) with this reader's Edit link.
+
+    The rest is rendered once per post version: it is kept by everything it shows (see
+    caching.shared), so an edit, a like or a comment makes a new one, and no reader's
+    own parts are in it.
     """
     key = (
         "card",
@@ -181,7 +193,8 @@ def shared_card(post, full=False, snippet=None, title=None):
         head, _, tail = str(macro(post, full, snippet, title)).partition(EDIT_LINK)
         return Card(Markup(head), Markup(tail))  # noqa: S704 (rendered by the template)
 
-    return shared(key, render)
+    card = shared(key, render)
+    return card.head + edit_link(post) + card.tail
 
 
 @bp.app_template_global()

@@ -430,6 +430,48 @@ MUTANTS = [
         "        if g.user is None:",
         ("tests/test_admin.py", "tests/test_hostile.py", "-k", "author"),
     ),
+    Mutant(
+        "shared parts of pages outlive a commit",
+        "flaskr/caching.py",
+        "            self._forget_older_shared()\n            entry = self.shared.get(key)\n",
+        "            entry = self.shared.get(key)\n",
+        ("tests/test_blog.py", "tests/test_caching.py", "-k", "card or shared"),
+    ),
+    Mutant(
+        "a shared part made before a commit is kept",
+        "flaskr/caching.py",
+        "                return\n            self._forget_older_shared()\n            if key in",
+        "                pass\n            self._forget_older_shared()\n            if key in",
+        ("tests/test_caching.py", "-k", "shared"),
+    ),
+    Mutant(
+        "the reader's own Edit link kept in the shared card",
+        "flaskr/blog.py",
+        ").partition(EDIT_LINK)",
+        ").replace(EDIT_LINK, edit_link(post)).partition(EDIT_LINK)",
+        ("tests/test_blog.py", "-k", "card"),
+    ),
+    Mutant(
+        "a session check kept past the second it was made in",
+        "flaskr/auth.py",
+        "user_id, int(time.time()))",
+        "user_id, 0)",
+        ("tests/test_auth.py", "-k", "lifetime"),
+    ),
+    Mutant(
+        "a thread's watch forgets the version it saw",
+        "flaskr/caching.py",
+        "                    watch.seen = version\n",
+        "",
+        ("tests/test_caching.py", "-k", "memory"),
+    ),
+    Mutant(
+        "templates' paths shared between script roots",
+        "flaskr/caching.py",
+        "key = (request.script_root, endpoint, *sorted(values.items()))",
+        "key = (endpoint, *sorted(values.items()))",
+        ("tests/test_caching.py", "-k", "paths"),
+    ),
 ]
 
 
