@@ -23,7 +23,7 @@ from werkzeug.routing import BaseConverter
 
 from .admin import log_action
 from .auth import find_user, login_required
-from .caching import cached_page, cached_url_for, shared
+from .caching import cached_page, cached_url_for, remember, shared
 from .db import get_db, transaction
 from .forms import BODY_MAX, IMAGE_ALT_MAX, TITLE_MAX, FormError, text_field
 from .pagination import page_number, paginate
@@ -174,7 +174,7 @@ def card_for_reader(post, full=False, snippet=None, title=None):
     """Return the post's card (see _macros.html's post_card) with this reader's Edit link.
 
     The rest is rendered once per post version: it is kept by everything it shows (see
-    caching.shared), so an edit, a like or a comment makes a new one, and no reader's
+    caching.remember), so an edit, a like or a comment makes a new one, and no reader's
     own parts are in it.
     """
     key = (
@@ -193,8 +193,8 @@ def card_for_reader(post, full=False, snippet=None, title=None):
         head, _, tail = str(macro(post, full, snippet, title)).partition(EDIT_LINK)
         return Card(Markup(head), Markup(tail))  # noqa: S704 (rendered by the template)
 
-    card = shared(key, render)
-    return card.head + edit_link(post) + card.tail
+    card = remember(key, render)
+    return Markup(f"{card.head}{edit_link(post)}{card.tail}")  # noqa: S704 (all markup already)
 
 
 @bp.app_template_global()

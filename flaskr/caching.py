@@ -297,9 +297,59 @@ def shared(key, make):
     return value
 
 
-# Paths that templates' url_for keeps per application (see cached_url_for); past this many,
-# they are forgotten and made again.
-PATHS_KEPT = 4096
+# What remember() keeps per application, in bytes: parts of pages that depend only on
+# their key (a post card by everything it shows, a path by its endpoint and arguments).
+REMEMBERED_BYTES = 8 * 1024 * 1024
+
+
+class Remembered:
+    """Values made from their key alone, kept within a byte budget, least recently used first.
+
+    Unlike the page cache's, these never go out of date: a commit cannot change them.
+    """
+
+    def __init__(self, budget):
+        self.budget = budget
+        self.lock = threading.Lock()
+        self.values = OrderedDict()
+        self.size = 0
+
+    def get(self, key):
+        """Return (value,) for key, or None."""
+        with self.lock:
+            entry = self.values.get(key)
+            if entry is None:
+                return None
+            self.values.move_to_end(key)
+            return entry[:1]
+
+    def put(self, key, value, size):
+        """Keep a value of roughly size bytes, unless it would take a sixteenth of the budget."""
+        if size > self.budget // 16:
+            return
+        with self.lock:
+            if key in self.values:
+                self.size -= self.values.pop(key)[1]
+            self.values[key] = (value, size)
+            self.size += size
+            while self.size > self.budget:
+                _key, (_value, evicted) = self.values.popitem(last=False)
+                self.size -= evicted
+
+
+def remember(key, make):
+    """Return make(), kept for later calls with the same key in this application.
+
+    key (a tuple) must name everything the value depends on: it is kept whatever the
+    database says, until it is the least recently used when room is needed.
+    """
+    remembered = current_app.extensions["remembered"]
+    entry = remembered.get(key)
+    if entry is not None:
+        return entry[0]
+    value = make()
+    remembered.put(key, value, value_size(key) + value_size(value))
+    return value
 
 
 def cached_url_for(endpoint, **values):
@@ -311,18 +361,12 @@ def cached_url_for(endpoint, **values):
     """
     if values.get("_external") or endpoint.startswith(".") or not has_request_context():
         return url_for(endpoint, **values)
+    key = ("path", request.script_root, endpoint, *sorted(values.items()))
     try:
-        key = (request.script_root, endpoint, *sorted(values.items()))
-        paths = current_app.extensions["paths"]
-        path = paths.get(key)
+        hash(key)
     except TypeError:
         return url_for(endpoint, **values)
-    if path is None:
-        path = url_for(endpoint, **values)
-        if len(paths) >= PATHS_KEPT:
-            paths.clear()
-        paths[key] = path
-    return path
+    return remember(key, lambda: url_for(endpoint, **values))
 
 
 def close_watch_after_fault():
@@ -446,13 +490,13 @@ def cache_static_file(response):
 
 
 def init_app(app):
-    """Cache visitors' pages, version static URLs, keep templates' paths, set cache headers."""
+    """Cache visitors' pages, version static URLs, remember pages' parts, set cache headers."""
     if app.config["PAGE_CACHE_BYTES"]:
         app.extensions["page_cache"] = PageCache(
             app.config["DATABASE"], app.config["PAGE_CACHE_BYTES"]
         )
     app.extensions["static_versions"] = static_versions(app.static_folder)
     app.url_defaults(add_static_version)
-    app.extensions["paths"] = {}
+    app.extensions["remembered"] = Remembered(REMEMBERED_BYTES)
     app.jinja_env.globals["url_for"] = cached_url_for
     app.after_request(set_cache_headers)

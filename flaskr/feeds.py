@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from .admin import site_title
 from .blog import AUTHOR_QUERY, INDEX_QUERY, TAG_PAGE_QUERY, get_author, get_tag_id, post_url
-from .caching import cached_page, shared
+from .caching import cached_page, remember
 from .db import get_db
 from .markdown import excerpt_html, render_markdown
 from .tags import normalize, with_tags
@@ -81,10 +81,10 @@ def entry_content(post):
 def feed_links(title, endpoint, **values):
     """Return the <link>s that let feed readers find a list's feeds from its page.
 
-    Made once for every page that names the same feeds (caching.shared).
+    Made once for every page that names the same feeds (caching.remember).
     """
     key = ("feed links", request.script_root, title, endpoint, *sorted(values.items()))
-    return shared(
+    return remember(
         key,
         lambda: Markup("\n  ").join(
             FEED_LINK.format(type, title, name, url_for(endpoint, format=format, **values))

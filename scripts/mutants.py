@@ -468,9 +468,16 @@ MUTANTS = [
     Mutant(
         "templates' paths shared between script roots",
         "flaskr/caching.py",
-        "key = (request.script_root, endpoint, *sorted(values.items()))",
-        "key = (endpoint, *sorted(values.items()))",
+        'key = ("path", request.script_root, endpoint, *sorted(values.items()))',
+        'key = ("path", endpoint, *sorted(values.items()))',
         ("tests/test_caching.py", "-k", "paths"),
+    ),
+    Mutant(
+        "a card is kept by its post's id and text alone, not by its counts",
+        "flaskr/blog.py",
+        '"username", "display_name",\n    "likes", "comments",\n',
+        '"username", "display_name",\n',
+        ("tests/test_blog.py", "-k", "card"),
     ),
 ]
 

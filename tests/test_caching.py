@@ -498,8 +498,8 @@ def test_value_sizes_count_their_texts(app):
     assert caching.value_size(None) == caching.value_size(7)
 
 
-def test_templates_paths_are_the_paths_url_for_makes(app, monkeypatch):
-    monkeypatch.setattr(caching, "PATHS_KEPT", 3)
+def test_templates_paths_are_the_paths_url_for_makes(app):
+    app.extensions["remembered"] = remembered = caching.Remembered(16 * 600)
     template = (
         "{{ url_for('blog.tag', name='a b') }} {{ url_for('static', filename='style.css') }}"
         " {{ url_for('index', page=[2]) }} {{ url_for('index', _external=True) }}"
@@ -520,4 +520,18 @@ def test_templates_paths_are_the_paths_url_for_makes(app, monkeypatch):
             assert expected.startswith(f"{script_root}/tag/a%20b ")
             for _ in range(2):
                 assert render_template_string(template) == expected
-    assert len(app.extensions["paths"]) <= 3
+    assert 0 < remembered.size <= remembered.budget
+
+
+def test_remembered_values_stay_within_their_budget(app):
+    remembered = caching.Remembered(16_000)
+    for n in range(20):
+        remembered.put((n,), n, 900)
+        assert remembered.size <= 16_000
+    assert list(remembered.values) == [(n,) for n in range(3, 20)]
+    remembered.put((19,), "again", 500)
+    assert remembered.get((19,)) == ("again",)
+    assert remembered.size == 16 * 900 + 500
+    remembered.put(("huge",), "x", 1_001)
+    assert remembered.get(("huge",)) is None
+    assert remembered.get((3,)) == (3,)
