@@ -453,9 +453,9 @@ def set_cache_headers(response):
     ):
         return response
     if g.get("user") is not None:
-        # Pages for a logged-in user carry their name and links: never keep them.
-        response.cache_control.private = True
-        response.cache_control.no_store = True
+        # Pages for a logged-in user carry their name and links: never keep them. (The
+        # header as werkzeug's cache_control would write it; it has none yet, see above.)
+        response.headers["Cache-Control"] = "private, no-store"
     elif request.method in ("GET", "HEAD") and needs_revalidation(response):
         revalidate(response)
         response.make_conditional(request)
