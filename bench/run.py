@@ -7,6 +7,7 @@ errors and Ctrl-C. The table goes to stdout and to bench/results/latest.md.
 """
 
 import argparse
+import concurrent.futures
 import contextlib
 import http.cookiejar
 import json
@@ -366,12 +367,12 @@ def ensure_wrk():
     return path
 
 
-def run_wrk(wrk, script, url, duration, *args, headers=None):
+def run_wrk(wrk, script, url, duration, *args, headers=None, connections=CONNECTIONS):
     """Run wrk with a Lua script against url; return the JSON its done() printed.
 
     headers (a dict) are sent with every request, such as a logged-in reader's Cookie.
     """
-    command = [wrk, f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency"]
+    command = [wrk, f"-t{WRK_THREADS}", f"-c{connections}", f"-d{duration}s", "--latency"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     command += ["-s", str(script), url]
@@ -385,7 +386,9 @@ def run_wrk(wrk, script, url, duration, *args, headers=None):
     raise RuntimeError(f"wrk printed no result:\n{result.stdout}\n{result.stderr}")
 
 
-def measure_pages(wrk, scripts, server, values, duration, pages=None, headers=None):
+def measure_pages(
+    wrk, scripts, server, values, duration, pages=None, headers=None, connections=CONNECTIONS
+):
     """Load each page in turn; return {label: figures or a reason it was not measured}.
 
     headers are sent with every request (a logged-in reader's Cookie).
@@ -400,7 +403,9 @@ def measure_pages(wrk, scripts, server, values, duration, pages=None, headers=No
         for _ in range(20):  # warm up: templates compiled, pages in the cache
             get_status(url, headers)
         cpu_before = server.cpu_seconds()
-        result = run_wrk(wrk, scripts / "report.lua", url, duration, headers=headers)
+        result = run_wrk(
+            wrk, scripts / "report.lua", url, duration, headers=headers, connections=connections
+        )
         cpu_after = server.cpu_seconds()
         result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
         # Server CPU per request varies less than req/s when the machine is shared.
@@ -808,6 +813,215 @@ def side_by_side_report(sizes, figures, rounds):
     return lines, all(ok for ok, _ in checks)
 
 
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+# Targets of the PostgreSQL backend (issue: one site on many servers), side by side.
+BACKEND_TARGET = 0.8  # PostgreSQL against SQLite, visitors and logged-in readers
+TWO_SERVERS_TARGET = 1.4  # two app servers on one PostgreSQL against one, visitors
+COPY_SECONDS_TARGET = 60  # copy-db of the largest size into PostgreSQL
+BACKEND_VISITOR_PAGES = ["index", "post"]
+BACKEND_USER_PAGES = ["index", "post"]
+BACKEND_LIST_PAGES = ["index", "search"]
+
+
+def copy_to_postgresql(instance, url):
+    """Copy the SQLite database of instance into the empty PostgreSQL database at url.
+
+    Runs Flaskr's own copy-db command; returns the seconds it took.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASKR_")}
+    env.update(FLASKR_INSTANCE_PATH=str(instance), FLASKR_DATABASE=str(instance / "flaskr.sqlite"))
+    flask = [sys.executable, "-m", "flask", "--app", "flaskr", "copy-db", url]
+    started = time.monotonic()
+    result = subprocess.run(flask, env=env, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"copy-db failed:\n{result.stdout}\n{result.stderr}")
+    return time.monotonic() - started
+
+
+def sum_figures(results):
+    """Two wrk runs at once, against two servers: their requests per second added up."""
+    if any(isinstance(r, str) for r in results):
+        return next(r for r in results if isinstance(r, str))
+    cpus = [r["cpu_us"] for r in results]
+    return {
+        **results[0],
+        "rps": sum(r["rps"] for r in results),
+        "cpu_us": None if None in cpus else sum(cpus) / len(cpus),
+    }
+
+
+def two_servers(wrk, scripts, servers, values, duration, page):
+    """Load page on every server at once (the connections shared out); return the summed figures."""
+    template = dict(PAGES)[page]
+    connections = CONNECTIONS // len(servers)
+    with concurrent.futures.ThreadPoolExecutor(len(servers)) as pool:
+        jobs = [
+            pool.submit(
+                measure_pages,
+                wrk,
+                scripts,
+                server,
+                values,
+                duration,
+                [(page, template)],
+                connections=connections,
+            )
+            for server in servers
+        ]
+        return sum_figures([job.result()[page] for job in jobs])
+
+
+def backend_section(wrk, scripts, sizes, instances, values, duration, rounds):
+    """PostgreSQL against SQLite, in alternating rounds; return (lines, ok).
+
+    A throwaway PostgreSQL cluster (tests/pg.py) gets a copy of each size's database made
+    by copy-db (timed); then, every server running at once: visitors' and logged-in pages
+    on both backends at the smallest size, logged-in pages on PostgreSQL at every size, and
+    two app servers sharing one PostgreSQL database against one.
+    """
+    from pg import Cluster, Databases
+
+    small, large = sizes[0], sizes[-1]
+    pages = dict(PAGES)
+    cluster = Cluster()
+    checks, runs, version = [], {}, "?"
+    try:
+        databases = Databases(cluster.url)
+        number = databases.admin.info.server_version
+        version = f"{number // 10000}.{number % 10000}"
+        urls, copy_seconds = {}, {}
+        for size in sizes:
+            _, urls[size] = databases.create()
+            print(f"PostgreSQL: copy-db of {size:,} posts...", flush=True)
+            copy_seconds[size] = copy_to_postgresql(instances[size], urls[size])
+            print(f"  copied in {copy_seconds[size]:.1f}s", flush=True)
+        with contextlib.ExitStack() as stack:
+
+            def start(instance, settings=None):
+                server = stack.enter_context(Server(instance, settings))
+                server.wait_healthy()
+                return server
+
+            lite = start(instances[small])
+            pg = {size: start(instances[size], {"FLASKR_DATABASE": urls[size]}) for size in sizes}
+            second = start(instances[small], {"FLASKR_DATABASE": urls[small]})
+            cookies = {"sqlite": {"Cookie": log_in(lite.base)}}
+            cookies.update({size: {"Cookie": log_in(server.base)} for size, server in pg.items()})
+            plan = []
+            for page in BACKEND_VISITOR_PAGES:
+                plan += [(("sqlite", "visitor", page, small), [lite], None)]
+                plan += [(("postgresql", "visitor", page, small), [pg[small]], None)]
+            for page in BACKEND_USER_PAGES:
+                plan += [(("sqlite", "user", page, small), [lite], cookies["sqlite"])]
+            for size in sizes:
+                for page in sorted({*BACKEND_USER_PAGES, *BACKEND_LIST_PAGES}):
+                    plan += [(("postgresql", "user", page, size), [pg[size]], cookies[size])]
+            for page in BACKEND_VISITOR_PAGES:
+                plan += [(("two servers", "visitor", page, small), [pg[small], second], None)]
+            for number in range(1, rounds + 1):
+                print(f"  round {number} of {rounds}", flush=True)
+                for key, servers, headers in plan:
+                    backend, who, page, size = key
+                    print(f"  {backend:11} {who:7} {size:>7,}", end="", flush=True)
+                    if len(servers) == 1:
+                        result = measure_pages(
+                            wrk,
+                            scripts,
+                            servers[0],
+                            values[size],
+                            duration,
+                            [(page, pages[page])],
+                            headers,
+                        )[page]
+                    else:
+                        result = two_servers(wrk, scripts, servers, values[size], duration, page)
+                        print(
+                            f"  {page:8} {describe(result) if isinstance(result, dict) else result}"
+                        )
+                    runs.setdefault(key, []).append(result)
+    finally:
+        cluster.stop()
+    figures = {key: median_figures(results) for key, results in runs.items()}
+
+    def check(a, b, target, text):
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            checks.append((False, f"{text}: not measured"))
+            return
+        ratio = a["rps"] / b["rps"]
+        checks.append(
+            (
+                ratio >= target,
+                f"{text}: {a['rps']:.0f} vs {b['rps']:.0f} req/s, {ratio:.2f}x,"
+                f" server CPU/request {cpu(a)} vs {cpu(b)} (target at least {target}x)",
+            )
+        )
+
+    head = ["backend", "reader", "page"] + [f"{size:,} posts req/s" for size in sizes]
+    head += ["p99", "CPU/req"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in sorted({(b, w, p) for b, w, p, _ in figures}):
+        cells = list(key)
+        for size in sizes:
+            figure = figures.get((*key, size))
+            cells.append(f"{figure['rps']:.0f}" if isinstance(figure, dict) else "")
+        last = next(
+            (
+                figures[(*key, s)]
+                for s in reversed(sizes)
+                if isinstance(figures.get((*key, s)), dict)
+            ),
+            None,
+        )
+        cells += [ms(last["p99_us"]), cpu(last)] if last else ["", ""]
+        rows.append("| " + " | ".join(cells) + " |")
+    for who, pages_checked in (("visitor", BACKEND_VISITOR_PAGES), ("user", BACKEND_USER_PAGES)):
+        for page in pages_checked:
+            check(
+                figures.get(("postgresql", who, page, small)),
+                figures.get(("sqlite", who, page, small)),
+                BACKEND_TARGET,
+                f"PostgreSQL vs SQLite, {'visitors' if who == 'visitor' else 'logged in'},"
+                f" {page} at {small:,} posts",
+            )
+    if len(sizes) > 1:
+        for page in BACKEND_LIST_PAGES:
+            check(
+                figures.get(("postgresql", "user", page, large)),
+                figures.get(("postgresql", "user", page, small)),
+                SIZE_TARGET,
+                f"PostgreSQL, logged-in {page} at {large:,} vs {small:,} posts",
+            )
+    for page in BACKEND_VISITOR_PAGES:
+        check(
+            figures.get(("two servers", "visitor", page, small)),
+            figures.get(("postgresql", "visitor", page, small)),
+            TWO_SERVERS_TARGET,
+            f"two app servers on one PostgreSQL vs one, visitors' {page} at {small:,} posts",
+        )
+    copy_ok = copy_seconds[large] < COPY_SECONDS_TARGET
+    checks.append(
+        (
+            copy_ok,
+            f"copy-db of {large:,} posts from SQLite into PostgreSQL: {copy_seconds[large]:.1f}s"
+            f" (target under {COPY_SECONDS_TARGET}s)",
+        )
+    )
+    lines = [
+        f"PostgreSQL {version} (a throwaway cluster on this machine, reached by a"
+        f" socket) against SQLite: the median of {rounds} alternating rounds, page cache on;"
+        " each size copied from the SQLite database by copy-db; 'two servers' loads two"
+        " single-process servers on one PostgreSQL database at once, half the connections"
+        " each, and adds up their throughput",
+        "",
+        *rows,
+        "",
+        *[f"{'ok  ' if ok else 'FAIL'} {text}" for ok, text in checks],
+        "",
+    ]
+    return lines, all(ok for ok, _ in checks)
+
+
 # -- the report ---------------------------------------------------------------------------
 
 
@@ -886,7 +1100,9 @@ def git_commit():
     return result.stdout.strip() or "unknown"
 
 
-SECTIONS = ("pages", "side", "mixed", "workers")
+SECTIONS = ("pages", "side", "mixed", "workers", "postgresql")
+# The sections a plain run makes: PostgreSQL's needs --backend postgresql (or --sections).
+DEFAULT_SECTIONS = ("pages", "side", "mixed", "workers")
 
 
 def main():
@@ -906,14 +1122,23 @@ def main():
     )
     parser.add_argument(
         "--sections",
-        default=",".join(SECTIONS),
-        help=f"what to run, comma-separated, of {', '.join(SECTIONS)} (default all)",
+        default=",".join(DEFAULT_SECTIONS),
+        help=f"what to run, comma-separated, of {', '.join(SECTIONS)}"
+        f" (default {','.join(DEFAULT_SECTIONS)})",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="postgresql: measure PostgreSQL beside SQLite too (adds the postgresql section)",
     )
     args = parser.parse_args()
     worker_counts = sorted({int(count) for count in args.workers.split(",") if count})
     if worker_counts and (worker_counts[0] < 1 or len(worker_counts) < 2):
         parser.error("--workers needs at least two counts of at least 1, such as 1,2")
     sections_run = {name for name in args.sections.split(",") if name}
+    if args.backend == "postgresql":
+        sections_run.add("postgresql")
     if not sections_run <= set(SECTIONS):
         parser.error(f"--sections takes some of {', '.join(SECTIONS)}")
     if not worker_counts:
@@ -933,6 +1158,7 @@ def main():
     )
     print(header, flush=True)
     results, mixed_lines, mixed_ok, side_lines, side_ok = {}, [], True, [], True
+    backend_lines = []
     instances, values = {}, {}
     with tempfile.TemporaryDirectory(prefix="flaskr-bench-") as tmp:
         scripts = Path(tmp)
@@ -959,6 +1185,10 @@ def main():
                     )
         if "side" in sections_run:
             side_lines, side_ok = side_by_side_section(
+                wrk, scripts, sizes, instances, values, duration, rounds
+            )
+        if "postgresql" in sections_run:
+            backend_lines, _backend_ok = backend_section(
                 wrk, scripts, sizes, instances, values, duration, rounds
             )
         # Last of the sections on these databases: it adds posts.
@@ -994,6 +1224,7 @@ def main():
             "",
             *sections,
             *side_lines,
+            *backend_lines,
             *mixed_lines,
             *workers_lines,
         ]

@@ -252,7 +252,7 @@ def open_watch(database):
     writable again).
     """
     if is_postgresql(database):
-        return postgres.connect(database)
+        return postgres.connect_watch(database)
     if not os.path.exists(database):
         return None
     repair_journal_modes(database)
