@@ -97,9 +97,12 @@ def load_logged_in_user():
         g.user = shared(("session", token_hash, user_id, int(time.time())), read_session)
         if g.user is not None and g.user["stale"]:
             # At most once a minute per session: a write on every request would cost more.
+            # The check may be a shared one from before another request's refresh (on
+            # PostgreSQL a refresh changes no page), so the refresh checks again itself.
             get_db().execute(
-                "UPDATE user_session SET last_seen = CURRENT_TIMESTAMP WHERE id = ?",
-                (g.user["session_id"],),
+                "UPDATE user_session SET last_seen = CURRENT_TIMESTAMP"
+                " WHERE id = ? AND (last_seen IS NULL OR last_seen < ?)",
+                (g.user["session_id"], utc_time(-LAST_SEEN_EVERY)),
             )
 
 

@@ -62,6 +62,11 @@ class Watch:
         self.connection = None
         self.seen = None
 
+    def __del__(self):
+        # The thread that owned it has ended: its connection goes with it.
+        if self.connection is not None:
+            self.connection.close()
+
 
 class PageCache:
     """Visitors' pages, kept within a byte budget, dropped whenever anyone commits.
