@@ -165,35 +165,43 @@ class Nginx:
                 self.process.wait()
 
 
+def deployment(url, instance):
+    """A server's environment: this one's, with only the deployment's FLASKR_* settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FLASKR_")}
+    env.update(
+        FLASKR_DATABASE=url,
+        FLASKR_INSTANCE_PATH=str(instance),
+        FLASKR_PROXY_FIX="1",
+        FLASKR_PASSWORD_HASH_METHOD=FAST_HASH,
+    )
+    return env
+
+
 class Site:
     """nginx (README's configuration) in front of two servers on one PostgreSQL database."""
 
     def __init__(self, tmp_path, url):
         self.url = url
-        env = {name: value for name, value in os.environ.items() if not name.startswith("FLASKR_")}
-        env.update(FLASKR_DATABASE=url, FLASKR_PROXY_FIX="1", FLASKR_PASSWORD_HASH_METHOD=FAST_HASH)
         self.instances = [tmp_path / "server-a", tmp_path / "server-b"]
         self.servers = []
         self.nginx = None
-        with ThreadPoolExecutor(2) as pool:
-            starting = [
-                pool.submit(Server, folder, {**env, "FLASKR_INSTANCE_PATH": str(folder)})
-                for folder in self.instances
-            ]
-            for future in starting:
-                try:
-                    self.servers.append(future.result())
-                except Exception:
-                    self.stop()
-                    raise
-        self.template = readme_nginx_block()
-        self.config = None
-
-        def site(port):
-            self.config = site_config(self.template, port, [s.port for s in self.servers])
-            return self.config
-
         try:
+            with ThreadPoolExecutor(2) as pool:
+                starting = [
+                    pool.submit(Server, folder, deployment(url, folder))
+                    for folder in self.instances
+                ]
+            # Every server that started is kept, to be stopped, before any failure is raised.
+            self.servers = [future.result() for future in starting if not future.exception()]
+            for future in starting:
+                future.result()
+            self.template = readme_nginx_block()
+            self.config = None
+
+            def site(port):
+                self.config = site_config(self.template, port, [s.port for s in self.servers])
+                return self.config
+
             self.nginx = Nginx(tmp_path / "nginx", site)
         except BaseException:
             self.stop()
@@ -220,22 +228,25 @@ class Site:
 @pytest.fixture
 def site(tmp_path, postgresql_databases):
     """Two servers and nginx on one new database, migrated once by `flask init-db`."""
+    nginx_binary()  # before anything starts: skip or fail at once
     name, url = postgresql_databases.create()
-    env = {name: value for name, value in os.environ.items() if not name.startswith("FLASKR_")}
-    env.update(FLASKR_DATABASE=url, FLASKR_INSTANCE_PATH=str(tmp_path / "deploy"))
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "flaskr", "init-db"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "Initialized" in result.stdout
-    site = Site(tmp_path, url)
-    yield site
-    site.stop()
-    postgresql_databases.drop(name)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "flaskr", "init-db"],
+            env=deployment(url, tmp_path / "deploy"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Initialized" in result.stdout
+        site = Site(tmp_path, url)
+        try:
+            yield site
+        finally:
+            site.stop()
+    finally:
+        postgresql_databases.drop(name)
 
 
 def post_form(title, image=None):
