@@ -133,6 +133,7 @@ class Nginx:
         for _ in range(3):
             self.port = free_port()
             (self.folder / "flaskr.conf").write_text(site(self.port))
+            (self.folder / "error.log").unlink(missing_ok=True)
             self.process = subprocess.Popen(
                 [binary, "-p", f"{self.folder}/", "-c", f"{self.folder}/nginx.conf"]
                 + ["-e", f"{self.folder}/error.log"],
@@ -142,13 +143,20 @@ class Nginx:
             )
             deadline = time.monotonic() + PATIENCE_SECONDS
             while self.process.poll() is None and time.monotonic() < deadline:
-                if listening(self.port):
+                # nginx writes its pid file once its port is bound.
+                if self.pid_file_names_it() and listening(self.port):
                     return
                 time.sleep(0.05)
             self.stop()
             if "Address already in use" not in self.log():
                 break
         raise RuntimeError(f"nginx did not start:\n{self.log()}")
+
+    def pid_file_names_it(self):
+        try:
+            return (self.folder / "nginx.pid").read_text().strip() == str(self.process.pid)
+        except FileNotFoundError:
+            return False
 
     def log(self):
         path = self.folder / "error.log"
