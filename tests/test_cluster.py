@@ -477,7 +477,7 @@ def test_killing_a_server_during_writes_loses_and_doubles_nothing(site, record_p
         "writes tried": len(attempts),
         "acknowledged": len(acknowledged),
         "acknowledged, begun after the kill": sum(
-            1 for *_, began_after, _ in attempts if began_after
+            1 for _, _, id, began_after, _ in attempts if id and began_after
         ),
         "failed by the kill": [status for _, status, *_ in failed],
         "stored without acknowledgement": len(set(stored) - {t for t, _ in acknowledged}),
