@@ -261,8 +261,12 @@ def site(tmp_path, postgresql_databases):
 
 def post_form(title, image=None):
     """A post form to publish, as multipart with an image when given."""
-    fields = {"title": title, "body": f"The body of {title}.", "tags": "cluster"}
-    fields["action"] = "publish"
+    fields = {
+        "title": title,
+        "body": f"The body of {title}.",
+        "tags": "cluster",
+        "action": "publish",
+    }
     if image is None:
         return form(**fields)
     fields["image"] = FileStorage(io.BytesIO(image), filename="photo.png")
@@ -320,6 +324,10 @@ def test_a_visit_across_both_servers(site):
     assert status == 302
     status, response, _ = request(site.port, "POST", f"/{id}/like", "", cookie)
     assert status == 302
+    # The check is real: a form from another origin is refused, on either server.
+    elsewhere = cookie | {"Origin": f"http://{HOST}:1"}
+    for _ in range(2):
+        assert request(site.port, "POST", f"/{id}/like", "", elsewhere)[0] == 403
 
     # Each server reads the post, its comment, its like and its image from the database.
     (image,) = site.query("SELECT image FROM post WHERE id = %s", (id,))[0]
