@@ -22,6 +22,7 @@ def create_app(test_config=None):
         blog,
         caching,
         comments,
+        copydb,
         db,
         discovery,
         errors,
@@ -49,6 +50,7 @@ def create_app(test_config=None):
     snippets.init_app(app)
     security.init_app(app)
     portability.init_app(app)
+    copydb.init_app(app)
     admin.init_app(app)
 
     app.register_blueprint(auth.bp)

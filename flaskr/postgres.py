@@ -5,6 +5,7 @@ PostgreSQL's form (placeholders, the reserved table name `user`) and gives conne
 the interface of sqlite3's, so the views need not know which backend they talk to.
 """
 
+import contextlib
 import functools
 import os
 import re
@@ -217,7 +218,12 @@ def fault_cause(error):
 
 def schema_version(db):
     """Return the schema version stored in the database (0 for an empty one)."""
-    (exists,) = db.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    # Read from pg_tables, not the server's catalog cache (to_regclass): a table another
+    # server's init-db has just committed shows here at once.
+    (exists,) = db.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_tables"
+        " WHERE schemaname = current_schema() AND tablename = 'schema_version')"
+    ).fetchone()
     if not exists:
         return 0
     return db.execute("SELECT version FROM schema_version").fetchone()[0]
@@ -284,7 +290,7 @@ def backup(url, path):
         text=True,
     )
     if result.returncode != 0:
-        if os.path.exists(tmp):
+        with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise click.ClickException(f"pg_dump failed: {result.stderr.strip()}")
     os.replace(tmp, path)

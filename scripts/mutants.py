@@ -437,6 +437,32 @@ MUTANTS = [
         "",
         ("tests/test_factory.py", "-k", "agree"),
     ),
+    Mutant(
+        "PostgreSQL writers do not wait for each other",
+        "flaskr/postgres.py",
+        '        self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))\n',
+        "",
+        ("tests/test_postgresql.py", "-k", "lock_too_long or many_servers"),
+    ),
+    Mutant(
+        "a change leaves other servers' page caches as they were",
+        "flaskr/migrations/postgresql/0009_schema.sql",
+        "  UPDATE site_version SET version = version + 1 WHERE id = 1;\n",
+        "",
+        ("tests/test_postgresql.py", "-k", "change_through_one_server"),
+        "copy-db fills a target that already holds a site",
+        "flaskr/copydb.py",
+        "    if held:\n",
+        "    if False:\n",
+        ("tests/test_copydb.py", "-k", "not_empty"),
+    ),
+    Mutant(
+        "copy-db leaves PostgreSQL's sequences behind the copied ids",
+        "flaskr/copydb.py",
+        'if backend(db) != "postgresql":',
+        "if True:",
+        ("tests/test_copydb.py", "-k", "writing_on_the_copy"),
+    ),
 ]
 
 

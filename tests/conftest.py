@@ -32,8 +32,12 @@ BACKENDS = ("sqlite", "postgresql")
 def pytest_generate_tests(metafunc):
     """Run each test that uses the database on both backends (SQLite only when marked)."""
     if "backend" in metafunc.fixturenames:
-        only = metafunc.definition.get_closest_marker("sqlite_only")
-        metafunc.parametrize("backend", BACKENDS[:1] if only else BACKENDS)
+        backends = BACKENDS
+        if metafunc.definition.get_closest_marker("sqlite_only"):
+            backends = ("sqlite",)
+        elif metafunc.definition.get_closest_marker("postgresql_only"):
+            backends = ("postgresql",)
+        metafunc.parametrize("backend", backends)
 
 
 @pytest.fixture(scope="session")

@@ -579,3 +579,16 @@ def test_log_in_and_register_link_to_each_other(make_app, client):
     assert b'<a href="/auth/login">Log in instead</a>' in client.get("/auth/register").data
     closed = make_app(REGISTRATION_OPEN=False).test_client()
     assert b"Create an account" not in closed.get("/auth/login").data
+
+
+def test_a_bug_while_ending_a_session_is_not_taken_for_a_fault(app, client, auth, monkeypatch):
+    auth.login()
+
+    @contextmanager
+    def broken():
+        raise sqlite3.IntegrityError("a bug")
+        yield  # pragma: no cover - never reached
+
+    monkeypatch.setattr(flaskr_auth, "transaction", broken)
+    with pytest.raises(sqlite3.IntegrityError, match="a bug"):
+        client.post("/auth/logout")

@@ -192,3 +192,8 @@ CREATE TRIGGER post_like_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON
   FOR EACH STATEMENT EXECUTE FUNCTION site_changed();
 CREATE TRIGGER site_setting_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON site_setting
   FOR EACH STATEMENT EXECUTE FUNCTION site_changed();
+-- A session ended (logout, suspension, a password change) must be refused at once by every
+-- server, including one that remembers recent session checks until the next change.
+-- Row by row: a login's pruning of expired sessions, which usually deletes none, changes nothing.
+CREATE TRIGGER user_session_ended AFTER DELETE ON user_session
+  FOR EACH ROW EXECUTE FUNCTION site_changed();
