@@ -1,12 +1,13 @@
 """Benchmark: fill databases of N posts, serve each with waitress, load it with wrk, print a table.
 
-Usage: .venv/bin/python bench/run.py [--sizes 10,100000] [--duration 10] [--quick]
+Usage: .venv/bin/python bench/run.py [--sizes 10,100000] [--duration 10] [--quick] [--rounds 3]
 
 Everything runs on 127.0.0.1 and stops by itself; the server is always stopped, also on
 errors and Ctrl-C. The table goes to stdout and to bench/results/latest.md.
 """
 
 import argparse
+import concurrent.futures
 import contextlib
 import http.cookiejar
 import json
@@ -18,8 +19,10 @@ import secrets
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.error
@@ -314,10 +317,11 @@ class Server(LiveServer):
         raise RuntimeError(f"the server did not answer /healthz within {timeout}s")
 
 
-def get_status(url):
+def get_status(url, headers=None):
     """Return the HTTP status of a GET, or None when the server does not answer."""
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+        get = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (loopback)
+        with urllib.request.urlopen(get, timeout=5) as response:  # noqa: S310 (loopback)
             response.read()
             return response.status
     except urllib.error.HTTPError as error:
@@ -363,9 +367,14 @@ def ensure_wrk():
     return path
 
 
-def run_wrk(wrk, script, url, duration, *args):
-    """Run wrk with a Lua script against url; return the JSON its done() printed."""
-    command = [wrk, f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency"]
+def run_wrk(wrk, script, url, duration, *args, headers=None, connections=CONNECTIONS):
+    """Run wrk with a Lua script against url; return the JSON its done() printed.
+
+    headers (a dict) are sent with every request, such as a logged-in reader's Cookie.
+    """
+    command = [wrk, f"-t{WRK_THREADS}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
     command += ["-s", str(script), url]
     if args:
         command += ["--", *args]
@@ -377,19 +386,26 @@ def run_wrk(wrk, script, url, duration, *args):
     raise RuntimeError(f"wrk printed no result:\n{result.stdout}\n{result.stderr}")
 
 
-def measure_pages(wrk, scripts, server, values, duration, pages=None):
-    """Load each page in turn; return {label: figures or a reason it was not measured}."""
+def measure_pages(
+    wrk, scripts, server, values, duration, pages=None, headers=None, connections=CONNECTIONS
+):
+    """Load each page in turn; return {label: figures or a reason it was not measured}.
+
+    headers are sent with every request (a logged-in reader's Cookie).
+    """
     figures = {}
     for label, template in pages or PAGES:
         url = server.base + template.format(**values)
-        status = get_status(url)
+        status = get_status(url, headers)
         if status != 200:
             figures[label] = f"n/a ({status})"
             continue
         for _ in range(20):  # warm up: templates compiled, pages in the cache
-            get_status(url)
+            get_status(url, headers)
         cpu_before = server.cpu_seconds()
-        result = run_wrk(wrk, scripts / "report.lua", url, duration)
+        result = run_wrk(
+            wrk, scripts / "report.lua", url, duration, headers=headers, connections=connections
+        )
         cpu_after = server.cpu_seconds()
         result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
         # Server CPU per request varies less than req/s when the machine is shared.
@@ -534,6 +550,478 @@ def workers_section(wrk, scripts, counts, size, duration):
     ]
 
 
+# -- side by side: logged-in readers, the tutorial, visitors against /hello ----------------
+
+# Logged-in readers' pages, which the page cache never serves, at every size.
+USER_PAGES = ["index", "post", "tag", "author", "search"]
+# Visitors' pages from the page cache, against the same server's /hello.
+CACHED_PAGES = ["index", "post", "tag", "search"]
+# Logged-in pages that must not get slower with the number of posts.
+USER_LIST_PAGES = ["index", "tag", "author", "search"]
+TUTORIAL_TARGET = 1.0  # our logged-in index and post page vs the tutorial's logged-in index
+CACHED_TARGET = 0.9  # visitors' cached pages vs /hello
+SIZE_TARGET = 0.9  # logged-in list pages at the largest size vs the smallest
+ROUNDS = 3
+
+# The tutorial's own server: waitress with as many threads as ours, on an OS-chosen port,
+# its database and key passed as the tutorial's test_config (it reads no environment).
+TUTORIAL_SERVE = """
+import os, sys, waitress
+from flaskr import create_app
+
+app = create_app({"DATABASE": os.environ["TUTORIAL_DATABASE"],
+                  "SECRET_KEY": os.environ["TUTORIAL_SECRET_KEY"]})
+server = waitress.create_server(app, host="127.0.0.1", port=0, threads=int(sys.argv[1]))
+print(f"Serving on http://{server.effective_host}:{server.effective_port}/", flush=True)
+os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+server.run()
+"""
+
+
+def locked_version(name):
+    """Return the version of a package that requirements/serve.txt locks."""
+    lock = (ROOT / "requirements" / "serve.txt").read_text()
+    match = re.search(rf"^{re.escape(name)}==(\S+)", lock, re.MULTILINE)
+    if not match:
+        sys.exit(f"requirements/serve.txt locks no {name}")
+    return match[1]
+
+
+def install_tutorial(work):
+    """Install the Flask tutorial in its own virtual environment under work; return it.
+
+    The tutorial (examples/tutorial) comes from the source distribution of the locked Flask
+    version, and runs on the same locked libraries as Flaskr (requirements/serve.txt), so
+    the comparison is between the two applications only. Its package is also named
+    flaskr: it never shares an environment or a process with ours.
+    Returns (python, folder of its source).
+    """
+    version = locked_version("flask")
+    print(f"Installing the Flask {version} tutorial in its own environment...", flush=True)
+    venv = work / "tutorial-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "-q", "--disable-pip-version-check"]
+    lock = str(ROOT / "requirements" / "serve.txt")
+    subprocess.run([*pip, "install", "--require-hashes", "-r", lock], check=True)
+    download = work / "flask-sdist"
+    subprocess.run(
+        [*pip, "download", "--no-binary", ":all:", "--no-deps", "-d", str(download)]
+        + [f"flask=={version}"],
+        check=True,
+    )
+    (archive,) = download.glob("*.tar.gz")
+    with tarfile.open(archive) as sdist:
+        members = [m for m in sdist.getmembers() if "/examples/tutorial/" in m.name]
+        sdist.extractall(download, members=members, filter="data")
+    (source,) = download.glob("*/examples/tutorial")
+    subprocess.run([*pip, "install", "--no-deps", str(source)], check=True)
+    return venv / "bin" / "python", source
+
+
+def seed_tutorial(source, database, ours):
+    """Create the tutorial's schema and copy our users and published posts into it."""
+    src = sqlite3.connect(ours)
+    users = src.execute("SELECT id, username, password FROM user ORDER BY id").fetchall()
+    posts = src.execute(
+        "SELECT id, author_id, created, title, body FROM post"
+        " WHERE draft = 0 AND created <= datetime('now') ORDER BY id"
+    ).fetchall()
+    src.close()
+    db = sqlite3.connect(database)
+    try:
+        db.executescript((source / "flaskr" / "schema.sql").read_text())
+        db.executemany("INSERT INTO user (id, username, password) VALUES (?, ?, ?)", users)
+        db.executemany(
+            "INSERT INTO post (id, author_id, created, title, body) VALUES (?, ?, ?, ?, ?)", posts
+        )
+        db.commit()
+    finally:
+        db.close()
+    return len(posts)
+
+
+class TutorialServer(LiveServer):
+    """The Flask tutorial under waitress, in its own environment and process."""
+
+    def __init__(self, python, work, database):
+        script = work / "tutorial_serve.py"
+        script.write_text(TUTORIAL_SERVE)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLASKR_")}
+        env.update(TUTORIAL_DATABASE=str(database), TUTORIAL_SECRET_KEY=secrets.token_hex(32))
+        super().__init__(work / "tutorial-instance", env, [str(python), str(script), str(THREADS)])
+        self.base = self.url
+
+    def wait_healthy(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while get_status(self.base + "/hello") != 200:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"the tutorial did not start:\n{self.log()[-2000:]}")
+            time.sleep(0.1)
+
+
+def median_figures(runs):
+    """Return one run's figures standing for several: the medians of req/s and CPU/request.
+
+    p50 and p99 are the run with the median throughput's own.
+    """
+    runs = [r for r in runs if not isinstance(r, str)]
+    if not runs:
+        return "n/a"
+    middle = sorted(runs, key=lambda r: r["rps"])[(len(runs) - 1) // 2]
+    cpus = [r["cpu_us"] for r in runs if r["cpu_us"] is not None]
+    return {
+        **middle,
+        "rps": statistics.median(r["rps"] for r in runs),
+        "cpu_us": statistics.median(cpus) if cpus else None,
+        "runs": len(runs),
+    }
+
+
+def side_by_side_section(wrk, scripts, sizes, instances, values, duration, rounds):
+    """Measure, in alternating rounds, logged-in pages at every size, the tutorial's logged-in
+    index and visitors' cached pages against /hello; return (lines, ok).
+
+    Every server runs at once (idle ones cost nothing); each round measures every page once,
+    in the same order, and each figure is the median of its rounds: load from other work on
+    a shared machine weighs on every side alike.
+    """
+    small = sizes[0]
+    python, source = install_tutorial(scripts)
+    tutorial_db = scripts / "tutorial.sqlite"
+    seeded = seed_tutorial(source, tutorial_db, instances[small] / "flaskr.sqlite")
+    print(f"Side by side: the tutorial seeded with the same {seeded} posts", flush=True)
+    pages = dict(PAGES)
+    runs = {}
+    with contextlib.ExitStack() as stack:
+        tutorial = stack.enter_context(TutorialServer(python, scripts, tutorial_db))
+        tutorial.wait_healthy()
+        ours = {size: stack.enter_context(Server(instances[size])) for size in sizes}
+        for server in ours.values():
+            server.wait_healthy()
+        cookies = {"tutorial": {"Cookie": log_in(tutorial.base)}}
+        cookies.update({size: {"Cookie": log_in(server.base)} for size, server in ours.items()})
+        # (key, server, path template, headers): key is (who, page, size).
+        plan = [(("tutorial", "index", small), tutorial, "/", cookies["tutorial"])]
+        for size in sizes:
+            plan += [
+                (("user", page, size), ours[size], pages[page], cookies[size])
+                for page in USER_PAGES
+            ]
+        plan += [
+            (("visitor", page, small), ours[small], pages[page], None)
+            for page in ["hello", *CACHED_PAGES]
+        ]
+        for number in range(1, rounds + 1):
+            print(f"  round {number} of {rounds}", flush=True)
+            for key, server, template, headers in plan:
+                who, page, size = key
+                print(f"  {who:8} {size:>7,}", end="", flush=True)
+                result = measure_pages(
+                    wrk, scripts, server, values[size], duration, [(page, template)], headers
+                )[page]
+                if isinstance(result, str):
+                    print(f"  {page:8} {result}", flush=True)
+                runs.setdefault(key, []).append(result)
+    figures = {key: median_figures(results) for key, results in runs.items()}
+    return side_by_side_report(sizes, figures, rounds)
+
+
+def side_by_side_report(sizes, figures, rounds):
+    """Return (lines, ok): the side-by-side table and its verdict lines."""
+    small, large = sizes[0], sizes[-1]
+    pages = dict(PAGES)
+    head = ["who", "page", "URL"]
+    for size in sizes:
+        head += [f"{size:,} posts req/s", "p50", "p99", "CPU/req"]
+    if len(sizes) > 1:
+        head.append(f"{large:,}/{small:,}")
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    named = [("tutorial", "index", "the tutorial, logged in")]
+    named += [("user", page, "Flaskr, logged in") for page in USER_PAGES]
+    visitor = "Flaskr, visitor (page cache)"
+    named += [("visitor", page, visitor) for page in ["hello", *CACHED_PAGES]]
+    for who, page, text in named:
+        cells = [text, page, f"`{'/' if who == 'tutorial' else pages[page]}`"]
+        for size in sizes:
+            figure = figures.get((who, page, size))
+            if figure is None or isinstance(figure, str):
+                cells += [figure or "", "", "", ""]
+            else:
+                cells += [f"{figure['rps']:.0f}", ms(figure["p50_us"]), ms(figure["p99_us"])]
+                cells.append(cpu(figure))
+        if len(sizes) > 1:
+            a, b = figures.get((who, page, small)), figures.get((who, page, large))
+            both = isinstance(a, dict) and isinstance(b, dict)
+            cells.append(f"{b['rps'] / a['rps']:.2f}" if both and who == "user" else "")
+        rows.append("| " + " | ".join(cells) + " |")
+
+    checks = []
+
+    def check(a, b, target, text):
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            checks.append((False, f"{text}: not measured"))
+            return
+        ratio = a["rps"] / b["rps"]
+        cpu_ratio = (
+            f", server CPU/request {cpu(a)} vs {cpu(b)}"
+            if a["cpu_us"] is not None and b["cpu_us"] is not None
+            else ""
+        )
+        checks.append(
+            (
+                ratio >= target,
+                f"{text}: {a['rps']:.0f} vs {b['rps']:.0f} req/s, {ratio:.2f}x"
+                f"{cpu_ratio} (target at least {target}x)",
+            )
+        )
+
+    tutorial = figures.get(("tutorial", "index", small))
+    for page in ("index", "post"):
+        check(
+            figures.get(("user", page, small)),
+            tutorial,
+            TUTORIAL_TARGET,
+            f"logged-in {page} vs the tutorial's logged-in index at {small:,} posts",
+        )
+    hello = figures.get(("visitor", "hello", small))
+    for page in CACHED_PAGES:
+        check(
+            figures.get(("visitor", page, small)),
+            hello,
+            CACHED_TARGET,
+            f"visitors' cached {page} vs /hello at {small:,} posts",
+        )
+    if len(sizes) > 1:
+        for page in USER_LIST_PAGES:
+            check(
+                figures.get(("user", page, large)),
+                figures.get(("user", page, small)),
+                SIZE_TARGET,
+                f"logged-in {page} at {large:,} vs {small:,} posts",
+            )
+    lines = [
+        f"Side by side, page cache on: the median of {rounds} alternating rounds, every server"
+        " running at once; the tutorial (its own environment and process, the same locked"
+        " libraries, waitress with the same threads) seeded with the smallest size's posts;"
+        " logged-in readers are freshly registered users",
+        "",
+        *rows,
+        "",
+        *[f"{'ok  ' if ok else 'FAIL'} {text}" for ok, text in checks],
+        "",
+    ]
+    return lines, all(ok for ok, _ in checks)
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+# Targets of the PostgreSQL backend (issue: one site on many servers), side by side.
+BACKEND_TARGET = 0.8  # PostgreSQL against SQLite, visitors and logged-in readers
+TWO_SERVERS_TARGET = 1.4  # two app servers on one PostgreSQL against one, visitors
+COPY_SECONDS_TARGET = 60  # copy-db of the largest size into PostgreSQL
+BACKEND_VISITOR_PAGES = ["index", "post"]
+BACKEND_USER_PAGES = ["index", "post"]
+BACKEND_LIST_PAGES = ["index", "search"]
+
+
+def copy_to_postgresql(instance, url):
+    """Copy the SQLite database of instance into the empty PostgreSQL database at url.
+
+    Runs Flaskr's own copy-db command; returns the seconds it took.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASKR_")}
+    env.update(FLASKR_INSTANCE_PATH=str(instance), FLASKR_DATABASE=str(instance / "flaskr.sqlite"))
+    flask = [sys.executable, "-m", "flask", "--app", "flaskr", "copy-db", url]
+    started = time.monotonic()
+    result = subprocess.run(flask, env=env, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"copy-db failed:\n{result.stdout}\n{result.stderr}")
+    return time.monotonic() - started
+
+
+def sum_figures(results):
+    """Two wrk runs at once, against two servers: their requests per second added up."""
+    if any(isinstance(r, str) for r in results):
+        return next(r for r in results if isinstance(r, str))
+    cpus = [r["cpu_us"] for r in results]
+    return {
+        **results[0],
+        "rps": sum(r["rps"] for r in results),
+        "cpu_us": None if None in cpus else sum(cpus) / len(cpus),
+    }
+
+
+def two_servers(wrk, scripts, servers, values, duration, page):
+    """Load page on every server at once (the connections shared out); return the summed figures."""
+    template = dict(PAGES)[page]
+    connections = CONNECTIONS // len(servers)
+    with concurrent.futures.ThreadPoolExecutor(len(servers)) as pool:
+        jobs = [
+            pool.submit(
+                measure_pages,
+                wrk,
+                scripts,
+                server,
+                values,
+                duration,
+                [(page, template)],
+                connections=connections,
+            )
+            for server in servers
+        ]
+        return sum_figures([job.result()[page] for job in jobs])
+
+
+def backend_section(wrk, scripts, sizes, instances, values, duration, rounds):
+    """PostgreSQL against SQLite, in alternating rounds; return (lines, ok).
+
+    A throwaway PostgreSQL cluster (tests/pg.py) gets a copy of each size's database made
+    by copy-db (timed); then, every server running at once: visitors' and logged-in pages
+    on both backends at the smallest size, logged-in pages on PostgreSQL at every size, and
+    two app servers sharing one PostgreSQL database against one.
+    """
+    from pg import Cluster, Databases
+
+    small, large = sizes[0], sizes[-1]
+    pages = dict(PAGES)
+    cluster = Cluster()
+    checks, runs, version = [], {}, "?"
+    try:
+        databases = Databases(cluster.url)
+        number = databases.admin.info.server_version
+        version = f"{number // 10000}.{number % 10000}"
+        urls, copy_seconds = {}, {}
+        for size in sizes:
+            _, urls[size] = databases.create()
+            print(f"PostgreSQL: copy-db of {size:,} posts...", flush=True)
+            copy_seconds[size] = copy_to_postgresql(instances[size], urls[size])
+            print(f"  copied in {copy_seconds[size]:.1f}s", flush=True)
+        with contextlib.ExitStack() as stack:
+
+            def start(instance, settings=None):
+                server = stack.enter_context(Server(instance, settings))
+                server.wait_healthy()
+                return server
+
+            lite = start(instances[small])
+            pg = {size: start(instances[size], {"FLASKR_DATABASE": urls[size]}) for size in sizes}
+            second = start(instances[small], {"FLASKR_DATABASE": urls[small]})
+            cookies = {"sqlite": {"Cookie": log_in(lite.base)}}
+            cookies.update({size: {"Cookie": log_in(server.base)} for size, server in pg.items()})
+            plan = []
+            for page in BACKEND_VISITOR_PAGES:
+                plan += [(("sqlite", "visitor", page, small), [lite], None)]
+                plan += [(("postgresql", "visitor", page, small), [pg[small]], None)]
+            for page in BACKEND_USER_PAGES:
+                plan += [(("sqlite", "user", page, small), [lite], cookies["sqlite"])]
+            for size in sizes:
+                for page in sorted({*BACKEND_USER_PAGES, *BACKEND_LIST_PAGES}):
+                    plan += [(("postgresql", "user", page, size), [pg[size]], cookies[size])]
+            for page in BACKEND_VISITOR_PAGES:
+                plan += [(("two servers", "visitor", page, small), [pg[small], second], None)]
+            for number in range(1, rounds + 1):
+                print(f"  round {number} of {rounds}", flush=True)
+                for key, servers, headers in plan:
+                    backend, who, page, size = key
+                    print(f"  {backend:11} {who:7} {size:>7,}", end="", flush=True)
+                    if len(servers) == 1:
+                        result = measure_pages(
+                            wrk,
+                            scripts,
+                            servers[0],
+                            values[size],
+                            duration,
+                            [(page, pages[page])],
+                            headers,
+                        )[page]
+                    else:
+                        result = two_servers(wrk, scripts, servers, values[size], duration, page)
+                        print(
+                            f"  {page:8} {describe(result) if isinstance(result, dict) else result}"
+                        )
+                    runs.setdefault(key, []).append(result)
+    finally:
+        cluster.stop()
+    figures = {key: median_figures(results) for key, results in runs.items()}
+
+    def check(a, b, target, text):
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            checks.append((False, f"{text}: not measured"))
+            return
+        ratio = a["rps"] / b["rps"]
+        checks.append(
+            (
+                ratio >= target,
+                f"{text}: {a['rps']:.0f} vs {b['rps']:.0f} req/s, {ratio:.2f}x,"
+                f" server CPU/request {cpu(a)} vs {cpu(b)} (target at least {target}x)",
+            )
+        )
+
+    head = ["backend", "reader", "page"] + [f"{size:,} posts req/s" for size in sizes]
+    head += ["p99", "CPU/req"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key in sorted({(b, w, p) for b, w, p, _ in figures}):
+        cells = list(key)
+        for size in sizes:
+            figure = figures.get((*key, size))
+            cells.append(f"{figure['rps']:.0f}" if isinstance(figure, dict) else "")
+        last = next(
+            (
+                figures[(*key, s)]
+                for s in reversed(sizes)
+                if isinstance(figures.get((*key, s)), dict)
+            ),
+            None,
+        )
+        cells += [ms(last["p99_us"]), cpu(last)] if last else ["", ""]
+        rows.append("| " + " | ".join(cells) + " |")
+    for who, pages_checked in (("visitor", BACKEND_VISITOR_PAGES), ("user", BACKEND_USER_PAGES)):
+        for page in pages_checked:
+            check(
+                figures.get(("postgresql", who, page, small)),
+                figures.get(("sqlite", who, page, small)),
+                BACKEND_TARGET,
+                f"PostgreSQL vs SQLite, {'visitors' if who == 'visitor' else 'logged in'},"
+                f" {page} at {small:,} posts",
+            )
+    if len(sizes) > 1:
+        for page in BACKEND_LIST_PAGES:
+            check(
+                figures.get(("postgresql", "user", page, large)),
+                figures.get(("postgresql", "user", page, small)),
+                SIZE_TARGET,
+                f"PostgreSQL, logged-in {page} at {large:,} vs {small:,} posts",
+            )
+    for page in BACKEND_VISITOR_PAGES:
+        check(
+            figures.get(("two servers", "visitor", page, small)),
+            figures.get(("postgresql", "visitor", page, small)),
+            TWO_SERVERS_TARGET,
+            f"two app servers on one PostgreSQL vs one, visitors' {page} at {small:,} posts",
+        )
+    copy_ok = copy_seconds[large] < COPY_SECONDS_TARGET
+    checks.append(
+        (
+            copy_ok,
+            f"copy-db of {large:,} posts from SQLite into PostgreSQL: {copy_seconds[large]:.1f}s"
+            f" (target under {COPY_SECONDS_TARGET}s)",
+        )
+    )
+    lines = [
+        f"PostgreSQL {version} (a throwaway cluster on this machine, reached by a"
+        f" socket) against SQLite: the median of {rounds} alternating rounds, page cache on;"
+        " each size copied from the SQLite database by copy-db; 'two servers' loads two"
+        " single-process servers on one PostgreSQL database at once, half the connections"
+        " each, and adds up their throughput",
+        "",
+        *rows,
+        "",
+        *[f"{'ok  ' if ok else 'FAIL'} {text}" for ok, text in checks],
+        "",
+    ]
+    return lines, all(ok for ok, _ in checks)
+
+
 # -- the report ---------------------------------------------------------------------------
 
 
@@ -612,22 +1100,52 @@ def git_commit():
     return result.stdout.strip() or "unknown"
 
 
+SECTIONS = ("pages", "side", "mixed", "workers", "postgresql")
+# The sections a plain run makes: PostgreSQL's needs --backend postgresql (or --sections).
+DEFAULT_SECTIONS = ("pages", "side", "mixed", "workers")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100000", help="post counts, comma-separated")
     parser.add_argument("--duration", type=int, help="seconds of load per page (default 10)")
-    parser.add_argument("--quick", action="store_true", help="2 seconds per page")
+    parser.add_argument("--quick", action="store_true", help="2 seconds per page, 1 round")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"alternating rounds of the side-by-side section (default {ROUNDS}, quick 1)",
+    )
     parser.add_argument(
         "--workers",
         default="1,2",
         help="worker counts to compare on visitors' pages, comma-separated (empty: skip)",
     )
+    parser.add_argument(
+        "--sections",
+        default=",".join(DEFAULT_SECTIONS),
+        help=f"what to run, comma-separated, of {', '.join(SECTIONS)}"
+        f" (default {','.join(DEFAULT_SECTIONS)})",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="postgresql: measure PostgreSQL beside SQLite too (adds the postgresql section)",
+    )
     args = parser.parse_args()
     worker_counts = sorted({int(count) for count in args.workers.split(",") if count})
     if worker_counts and (worker_counts[0] < 1 or len(worker_counts) < 2):
         parser.error("--workers needs at least two counts of at least 1, such as 1,2")
+    sections_run = {name for name in args.sections.split(",") if name}
+    if args.backend == "postgresql":
+        sections_run.add("postgresql")
+    if not sections_run <= set(SECTIONS):
+        parser.error(f"--sections takes some of {', '.join(SECTIONS)}")
+    if not worker_counts:
+        sections_run.discard("workers")
     sizes = sorted({int(size) for size in args.sizes.split(",")})
     duration = args.duration or (2 if args.quick else 10)
+    rounds = args.rounds or (1 if args.quick else ROUNDS)
     if min(sizes) < 1:
         parser.error("sizes must be at least 1")
 
@@ -639,40 +1157,63 @@ def main():
         f" wrk -t{WRK_THREADS} -c{CONNECTIONS} -d{duration}s"
     )
     print(header, flush=True)
-    results, mixed_lines, mixed_ok = {}, [], True
+    results, mixed_lines, mixed_ok, side_lines, side_ok = {}, [], True, [], True
+    backend_lines = []
+    instances, values = {}, {}
     with tempfile.TemporaryDirectory(prefix="flaskr-bench-") as tmp:
         scripts = Path(tmp)
         (scripts / "report.lua").write_text(REPORT_LUA)
         (scripts / "mixed.lua").write_text(MIXED_LUA)
         for size in sizes:
-            instance = scripts / f"instance-{size}"
+            instance = instances[size] = scripts / f"instance-{size}"
             instance.mkdir()
             started = time.monotonic()
             print(f"{size:,} posts: filling the database...", flush=True)
             post = build_database(instance, size)
-            print(f"  filled in {time.monotonic() - started:.1f}s; serving", flush=True)
-            values = {"post": post, "author": AUTHOR, "tag": RARE_TAG}
-            values["word"] = SEARCH_WORD
-            values["common_32"] = urllib.parse.quote_plus(COMMON_32)
-            print(f"  {', '.join(f'{k}={v}' for k, v in values.items())}", flush=True)
+            print(f"  filled in {time.monotonic() - started:.1f}s", flush=True)
+            values[size] = {"post": post, "author": AUTHOR, "tag": RARE_TAG}
+            values[size]["word"] = SEARCH_WORD
+            values[size]["common_32"] = urllib.parse.quote_plus(COMMON_32)
+            print(f"  {', '.join(f'{k}={v}' for k, v in values[size].items())}", flush=True)
+            if "pages" not in sections_run:
+                continue
             for mode, settings in MODES:
                 print(f"  {mode}", flush=True)
                 with Server(instance, settings) as server:
                     results.setdefault(mode, {})[size] = measure_pages(
-                        wrk, scripts, server, values, duration
+                        wrk, scripts, server, values[size], duration
                     )
-                    if size == sizes[-1] and not settings:
-                        print(f"  mixed run: 20% creates, {duration}s", flush=True)
-                        database = instance / "flaskr.sqlite"
-                        mixed_lines, mixed_ok = mixed_run(wrk, scripts, server, database, duration)
+        if "side" in sections_run:
+            side_lines, side_ok = side_by_side_section(
+                wrk, scripts, sizes, instances, values, duration, rounds
+            )
+        if "postgresql" in sections_run:
+            backend_lines, _backend_ok = backend_section(
+                wrk, scripts, sizes, instances, values, duration, rounds
+            )
+        # Last of the sections on these databases: it adds posts.
+        if "mixed" in sections_run:
+            print(f"Mixed run at {sizes[-1]:,} posts: 20% creates, {duration}s", flush=True)
+            with Server(instances[sizes[-1]]) as server:
+                server.wait_healthy()
+                database = instances[sizes[-1]] / "flaskr.sqlite"
+                mixed_lines, mixed_ok = mixed_run(wrk, scripts, server, database, duration)
         workers_lines = []
-        if worker_counts:
+        if "workers" in sections_run:
             workers_lines = workers_section(wrk, scripts, worker_counts, sizes[0], duration)
 
     sections = []
-    for mode, _settings in MODES:
-        sections += [f"### {mode}", "", table(sizes, results[mode]), ""]
-        sections += [*verdicts(sizes, results[mode]), ""]
+    if "pages" in sections_run:
+        for mode, _settings in MODES:
+            sections += [f"### {mode}", "", table(sizes, results[mode]), ""]
+            sections += [*verdicts(sizes, results[mode]), ""]
+    if mixed_lines:
+        mixed_lines = [
+            f"Mixed run at {sizes[-1]:,} posts, 20% of requests creating posts (logged in):",
+            "",
+            *mixed_lines,
+            "",
+        ]
     report = "\n".join(
         [
             header,
@@ -682,10 +1223,9 @@ def main():
             " full; {post} is the middle post, at its own address.",
             "",
             *sections,
-            f"Mixed run at {sizes[-1]:,} posts, 20% of requests creating posts (logged in):",
-            "",
+            *side_lines,
+            *backend_lines,
             *mixed_lines,
-            "",
             *workers_lines,
         ]
     )

@@ -19,6 +19,7 @@ from flask import (
 from flask.cli import with_appcontext
 
 from .auth import end_other_sessions, find_user, hash_token, login_required
+from .caching import shared
 from .db import ERRORS, get_db, transaction, utc_time
 from .forms import FormError, text_field
 from .pagination import Page, page_number
@@ -64,11 +65,17 @@ def site_settings():
     """
     if "site_settings" not in g:
         try:
-            rows = get_db().execute("SELECT name, value FROM site_setting").fetchall()
+            g.site_settings = shared(("site_settings",), read_site_settings)
         except ERRORS:
-            rows = []
-        g.site_settings = {row["name"]: row["value"] for row in rows}
+            g.site_settings = {}
     return g.site_settings
+
+
+def read_site_settings():
+    return {
+        row["name"]: row["value"]
+        for row in get_db().execute("SELECT name, value FROM site_setting").fetchall()
+    }
 
 
 def site_title():

@@ -4,6 +4,7 @@ import functools
 import hashlib
 import re
 import secrets
+import time
 from importlib import resources
 
 from flask import (
@@ -22,6 +23,7 @@ from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import security
+from .caching import shared
 from .db import ERRORS, fault_cause, get_db, transaction, utc_time
 from .forms import PASSWORD_MAX, USERNAME_MAX, FormError, text_field
 from .limits import Slots
@@ -74,18 +76,28 @@ def load_logged_in_user():
     token = session.get("token")
     g.user = None
     if user_id is not None and isinstance(token, str):
-        db = get_db()
-        g.user = db.execute(
-            "SELECT u.id, u.username, u.role, u.display_name, s.id AS session_id,"
-            " CASE WHEN s.last_seen >= ? THEN 0 ELSE 1 END AS stale"
-            " FROM user_session s JOIN user u ON u.id = s.user_id"
-            " WHERE s.token_hash = ? AND s.user_id = ? AND s.created > ?"
-            " AND u.suspended IS NULL",
-            (utc_time(-LAST_SEEN_EVERY), hash_token(token), user_id, session_cutoff()),
-        ).fetchone()
+        token_hash = hash_token(token)
+
+        def read_session():
+            return (
+                get_db()
+                .execute(
+                    "SELECT u.id, u.username, u.role, u.display_name, s.id AS session_id,"
+                    " CASE WHEN s.last_seen >= ? THEN 0 ELSE 1 END AS stale"
+                    " FROM user_session s JOIN user u ON u.id = s.user_id"
+                    " WHERE s.token_hash = ? AND s.user_id = ? AND s.created > ?"
+                    " AND u.suspended IS NULL",
+                    (utc_time(-LAST_SEEN_EVERY), token_hash, user_id, session_cutoff()),
+                )
+                .fetchone()
+            )
+
+        # The answer holds until the next commit (a logout, a suspension) and within the
+        # second it was read in, as the database's own clock reads times.
+        g.user = shared(("session", token_hash, user_id, int(time.time())), read_session)
         if g.user is not None and g.user["stale"]:
             # At most once a minute per session: a write on every request would cost more.
-            db.execute(
+            get_db().execute(
                 "UPDATE user_session SET last_seen = CURRENT_TIMESTAMP WHERE id = ?",
                 (g.user["session_id"],),
             )

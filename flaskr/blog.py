@@ -3,6 +3,7 @@
 import functools
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -17,14 +18,15 @@ from flask import (
     request,
     url_for,
 )
+from markupsafe import Markup
 from werkzeug.routing import BaseConverter
 
 from .admin import log_action
 from .auth import find_user, login_required
-from .caching import cached_page
+from .caching import cached_page, cached_url_for, remember, shared
 from .db import get_db, inserted_id, transaction
 from .forms import BODY_MAX, IMAGE_ALT_MAX, TITLE_MAX, FormError, text_field
-from .pagination import paginate
+from .pagination import page_number, paginate
 from .tags import TAGGED_NEWEST_FIRST, find_tag, normalize, parse_tags, save_tags, with_tags
 from .uploads import (
     delete_image,
@@ -105,14 +107,19 @@ def newest_posts(limit):
     return get_db().execute(NEWEST_QUERY, (limit,)).fetchall()
 
 
-def get_post(id, check_author=True):
+def get_post(id, check_author=True, to_show=False):
     """Return the post with this id and its author's name.
 
     Aborts with 404 if there is no such post, or if it is a draft or scheduled post and
     the current user is not its author (to everyone else it does not exist yet) and,
     when check_author is true, with 403 if the current user is not its author.
+    to_show, for a page that only shows the post: with its tags, read once for every
+    reader until the next commit (caching.shared); a write reads it afresh.
     """
-    post = get_db().execute(f"{POST_QUERY} WHERE p.id = ?", (id,)).fetchone()
+    if to_show:
+        post = shared(("post", id), lambda: read_post_to_show(id))
+    else:
+        post = get_db().execute(f"{POST_QUERY} WHERE p.id = ?", (id,)).fetchone()
     is_author = g.user is not None and post is not None and post["author_id"] == g.user["id"]
     if post is None or not (post["public"] or is_author):
         abort(404, f"Post id {id} doesn't exist.")
@@ -121,10 +128,73 @@ def get_post(id, check_author=True):
     return post
 
 
+def read_post_to_show(id):
+    """Return the post with this id and its tags (as tags.with_tags), or None."""
+    post = get_db().execute(f"{POST_QUERY} WHERE p.id = ?", (id,)).fetchone()
+    return None if post is None else with_tags([post])[0]
+
+
 @bp.app_template_global()
 def post_url(post, **values):
     """Return the URL of a post's page (values add query arguments or an _anchor)."""
     return url_for("blog.detail", id=post["id"], slug=slugify(post["title"]), **values)
+
+
+# Where the reader's own Edit link goes in a shared card (text of a post cannot hold it:
+# the card escapes every "<" of it).
+EDIT_LINK = "<!--EDIT_LINK-->"
+# What a card shows of a post: the same values make the same card for every reader.
+CARD_FIELDS = (
+    "id", "title", "body", "created", "image", "image_alt", "username", "display_name",
+    "likes", "comments",
+)  # fmt: skip
+
+
+# Only for the post's author.
+EDIT_LINK_HTML = Markup('<a class="action" href="{}">Edit</a>')
+
+
+@dataclass(frozen=True)
+class Card:
+    """A post's card as every reader sees it, in two parts: the reader's Edit link goes between."""
+
+    head: Markup
+    tail: Markup
+
+
+def edit_link(post):
+    """Return the Edit link of a post for its author, nothing for anyone else."""
+    if g.user is None or g.user["id"] != post["author_id"]:
+        return ""
+    return EDIT_LINK_HTML.format(cached_url_for("blog.update", id=post["id"]))
+
+
+@bp.app_template_global()
+def card_for_reader(post, full=False, snippet=None, title=None):
+    """Return the post's card (see _macros.html's post_card) with this reader's Edit link.
+
+    The rest is rendered once per post version: it is kept by everything it shows (see
+    caching.remember), so an edit, a like or a comment makes a new one, and no reader's
+    own parts are in it.
+    """
+    key = (
+        "card",
+        request.script_root,
+        full,
+        snippet,
+        title,
+        post.get("image_url"),
+        tuple(post["tags"]),
+        *(post.get(name) for name in CARD_FIELDS),
+    )
+
+    def render():
+        macro = current_app.jinja_env.get_template("_macros.html").module.reader_independent_card
+        head, _, tail = str(macro(post, full, snippet, title)).partition(EDIT_LINK)
+        return Card(Markup(head), Markup(tail))  # noqa: S704 (rendered by the template)
+
+    card = remember(key, render)
+    return Markup(f"{card.head}{edit_link(post)}{card.tail}")  # noqa: S704 (all markup already)
 
 
 @bp.app_template_global()
@@ -143,7 +213,7 @@ def stored_image_size(database, name):
 
 def get_author(username):
     """Return the user with this name (any case); aborts with 404 if there is none."""
-    user = find_user(username)
+    user = shared(("author", username), lambda: find_user(username))
     if user is None:
         abort(404, f"There is no user {username}.")
     return user
@@ -151,7 +221,7 @@ def get_author(username):
 
 def get_tag_id(name):
     """Return the id of the tag with this name (any case); aborts with 404 if no post has it."""
-    tag_id = find_tag(name)
+    tag_id = shared(("tag", normalize(name)), lambda: find_tag(name))
     if tag_id is None:
         abort(404, f"No post is tagged '{normalize(name)}'.")
     return tag_id
@@ -194,10 +264,20 @@ def read_title():
 
 
 def render_post_list(template, query, params=(), **context):
-    """Render a list page: the requested page of query's posts, each with its tags."""
+    """Render a list page: the requested page of query's posts, each with its tags.
+
+    The page is read once for every reader until the next commit (caching.shared).
+    """
+    key = ("posts", query, params, page_number(), current_app.config["POSTS_PER_PAGE"])
+    page = shared(key, lambda: read_post_page(query, params))
+    return render_template(template, page=page, **context)
+
+
+def read_post_page(query, params):
+    """Return the requested page of query's posts, each with its tags."""
     page = paginate(get_db(), query, params)
     page.items = with_tags(page.items)
-    return render_template(template, page=page, **context)
+    return page
 
 
 @bp.route("/")
@@ -215,7 +295,7 @@ def detail(id, slug):
 
     The bare /<id> and outdated slugs (the title was edited) move there for good.
     """
-    (post,) = with_tags([get_post(id, check_author=False)])
+    post = get_post(id, check_author=False, to_show=True)
     if slug != slugify(post["title"]):
         return redirect(post_url(post, comments=request.args.get("comments")), 301)
     return render_template("blog/detail.html", post=post)

@@ -1,6 +1,8 @@
-"""Caching: visitors' pages kept in memory until the data changes, HTTP cache headers.
+"""Caching: visitors' pages and shared parts of pages kept in memory until the data changes.
 
 Visitors' pages are revalidated (ETag), users' pages never stored, static files versioned.
+What every reader sees alike (a post's card, a page of posts, the site's settings) is kept
+under the same rule as visitors' pages, so that logged-in readers share it too.
 """
 
 import functools
@@ -8,10 +10,20 @@ import hashlib
 import os
 import sqlite3
 import threading
+import weakref
 from collections import OrderedDict
 from datetime import UTC, datetime
 
-from flask import Response, current_app, g, make_response, request, session
+from flask import (
+    Response,
+    current_app,
+    g,
+    has_request_context,
+    make_response,
+    request,
+    session,
+    url_for,
+)
 
 from .db import ERRORS, backend, is_postgresql, postgres, repair_journal_modes
 
@@ -21,8 +33,11 @@ STATIC_MAX_AGE = 365 * 24 * 60 * 60
 PER_HEADER_BYTES = 150
 # What each cached page costs beyond its key, body and headers: its entry and containers.
 PER_PAGE_BYTES = 500
-# The time the next scheduled post is published, when pages made now go out of date
-# without any write (it walks the partial index post_published).
+# What each value of a shared entry costs beyond its text: the object and its container slot.
+PER_VALUE_BYTES = 60
+# Where this request's generation is kept: the request's own environ, never g, which a
+# test's app context can carry from one request to the next.
+GENERATION_KEY = "flaskr.page_cache_generation"
 # What changes whenever anyone commits a change: SQLite's own counter for the file, and on
 # PostgreSQL the site's version, which triggers bump in every transaction that changes
 # what a visitor's page shows (see migrations/postgresql/0009_schema.sql).
@@ -30,26 +45,40 @@ VERSION_QUERIES = {
     "sqlite": "PRAGMA data_version",
     "postgresql": "SELECT version FROM site_version",
 }
+# The time the next scheduled post is published, when pages made now go out of date
+# without any write (it walks the partial index post_published).
 NEXT_PUBLICATION_QUERY = (
     "SELECT MIN(created) FROM post WHERE draft = 0 AND created > CURRENT_TIMESTAMP"
 )
 
 
+class Watch:
+    """One thread's watch: its connection (None until opened) and the data_version it saw last."""
+
+    __slots__ = ("lock", "connection", "seen", "__weakref__")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.connection = None
+        self.seen = None
+
+
 class PageCache:
     """Visitors' pages, kept within a byte budget, dropped whenever anyone commits.
 
-    One idle read connection (the watch) only asks the database's version (see
+    Idle read connections (watches, one per thread) only ask the database's version (see
     VERSION_QUERIES), which changes when any other connection, in this process, another
-    process or on another server, commits. A request that sees
-    it change starts a new generation and empties the cache; a page rendered during an
-    older generation is not kept. Every hit is preceded by such a check, so a page is
-    never served after a commit its content does not show. Each generation also reads
-    when the next scheduled post is published, and ends then: no page is served past
-    the moment a post appears.
+    process or on another server, commits. A request that sees it change starts a new
+    generation and empties the cache; a page rendered during an older generation is not
+    kept. Every hit is preceded by such a check, so a page is never served after a commit
+    its content does not show. Each generation also reads when the next scheduled post is
+    published, and ends then: no page is served past the moment a post appears.
 
     Pages are kept while their bytes (body and headers) fit the budget, the least
     recently used going first; a page larger than a sixteenth of it is never kept, so
-    that one huge page cannot push out all the others.
+    that one huge page cannot push out all the others. Shared parts of pages (see
+    shared()) are kept in the same way, in a quarter of the budget more, and go with
+    the pages when a generation ends.
     """
 
     def __init__(self, database, budget):
@@ -60,56 +89,82 @@ class PageCache:
         self.pages = OrderedDict()
         self.size = 0
         self.generation = 0
-        # The watch is shared by every thread, under its own lock, so that one thread can
-        # close it for all (see close_watch).
+        # Each thread checks through its own watch, so that no check waits for another
+        # thread's; each watch has a lock, so that one thread can close them all (see
+        # close_watch). watch_lock guards the set of them.
+        self.local = threading.local()
         self.watch_lock = threading.Lock()
-        self.watch = None
-        self.seen = None
+        self.watches = weakref.WeakSet()
         # When the next scheduled post is published ('YYYY-MM-DD HH:MM:SS', UTC), or None.
         self.next_publication = None
+        # Shared parts of pages (see shared()): {key: (value, size)} of shared_generation.
+        self.shared = OrderedDict()
+        self.shared_size = 0
+        self.shared_generation = None
+
+    @property
+    def watch(self):
+        """This thread's open watch connection, or None."""
+        watch = getattr(self.local, "watch", None)
+        return None if watch is None else watch.connection
+
+    def own_watch(self):
+        """Return this thread's Watch, made on its first check."""
+        watch = getattr(self.local, "watch", None)
+        if watch is None:
+            watch = self.local.watch = Watch()
+            with self.watch_lock:
+                self.watches.add(watch)
+        return watch
 
     def current_generation(self):
         """Return the generation pages may be stored under; None when it cannot be watched now."""
-        with self.watch_lock:
+        watch = self.own_watch()
+        with watch.lock:
             try:
-                if self.watch is None:
-                    self.watch = open_watch(self.database)
-                    if self.watch is None:
+                if watch.connection is None:
+                    watch.connection = open_watch(self.database)
+                    if watch.connection is None:
                         return None
-                    self.seen = None
-                (version,) = self.watch.execute(VERSION_QUERIES[backend(self.watch)]).fetchone()
+                    watch.seen = None
+                query = VERSION_QUERIES[backend(watch.connection)]
+                (version,) = watch.connection.execute(query).fetchone()
                 published = self.next_publication is not None and self.next_publication <= now()
-                if version != self.seen or published:
+                if version != watch.seen or published:
                     # Read before the cache is emptied: a post published in between
                     # ends this generation too.
-                    (upcoming,) = self.watch.execute(NEXT_PUBLICATION_QUERY).fetchone()
+                    (upcoming,) = watch.connection.execute(NEXT_PUBLICATION_QUERY).fetchone()
                     self.next_publication = stored_time(upcoming)
-                    # Under the watch's lock: no other thread may see this version and
-                    # serve a page from before the change while the cache is being emptied.
-                    self.seen = version
+                    # Every thread's watch sees every commit, and its thread empties the
+                    # cache at its first check after it: no thread serves a page from
+                    # before a commit it has seen (another thread may empty it again).
+                    watch.seen = version
                     with self.lock:
                         self.generation += 1
                         self.pages.clear()
                         self.size = 0
             except ERRORS:
                 # Unreadable: serve nothing from the cache; the page itself will say why.
-                if self.watch is not None:
-                    self.watch.close()
-                    self.watch = None
+                if watch.connection is not None:
+                    watch.connection.close()
+                    watch.connection = None
                 return None
             return self.generation
 
     def close_watch(self):
-        """Close the watch, so that the next page opens a new one.
+        """Close every thread's watch, so that the next page of each opens a new one.
 
         SQLite shares some of a database's state between the connections of a process:
         a watch opened during a fault (a read-only file gives it a read-only index of the
         write-ahead log) would keep every writer failing after the fault is gone.
         """
         with self.watch_lock:
-            if self.watch is not None:
-                self.watch.close()
-                self.watch = None
+            watches = list(self.watches)
+        for watch in watches:
+            with watch.lock:
+                if watch.connection is not None:
+                    watch.connection.close()
+                    watch.connection = None
 
     def get(self, key):
         """Return the cached page for key, or None."""
@@ -134,6 +189,43 @@ class PageCache:
             while self.size > self.budget:
                 evicted = self.pages.popitem(last=False)
                 self.size -= entry_size(*evicted)
+
+    def get_shared(self, key):
+        """Return the shared value kept for key in the current generation, as (value,), or None."""
+        with self.lock:
+            self._forget_older_shared()
+            entry = self.shared.get(key)
+            if entry is not None:
+                self.shared.move_to_end(key)
+                return entry[:1]
+            return None
+
+    def put_shared(self, key, generation, value, size):
+        """Keep a shared value made in generation, unless the data changed since or it is too large.
+
+        size is roughly the bytes it takes; the shared values have a quarter of the
+        pages' budget, on top of it.
+        """
+        if self.largest < size:
+            return
+        with self.lock:
+            if generation != self.generation:
+                return
+            self._forget_older_shared()
+            if key in self.shared:
+                self.shared_size -= self.shared.pop(key)[1]
+            self.shared[key] = (value, size)
+            self.shared_size += size
+            while self.shared_size > self.budget // 4:
+                _key, (_value, evicted) = self.shared.popitem(last=False)
+                self.shared_size -= evicted
+
+    def _forget_older_shared(self):
+        """Empty the shared values when a new generation began since they were kept (locked)."""
+        if self.shared_generation != self.generation:
+            self.shared.clear()
+            self.shared_size = 0
+            self.shared_generation = self.generation
 
 
 def now():
@@ -160,7 +252,7 @@ def open_watch(database):
     writable again).
     """
     if is_postgresql(database):
-        return postgres.connect(database)
+        return postgres.connect_watch(database)
     if not os.path.exists(database):
         return None
     repair_journal_modes(database)
@@ -175,6 +267,131 @@ def entry_size(key, page):
     key_bytes = sum(len(part) for part in key if part is not None)
     header_bytes = sum(len(name) + len(value) + PER_HEADER_BYTES for name, value in headers)
     return PER_PAGE_BYTES + key_bytes + len(data) + header_bytes
+
+
+def value_size(value):
+    """Return roughly the bytes a shared value takes: its texts, with overheads.
+
+    Knows the values shared() keeps: texts, numbers, times, rows, lists, tuples, dicts
+    and objects of those (such as a pagination.Page).
+    """
+    if isinstance(value, str | bytes):
+        return PER_VALUE_BYTES + len(value)
+    if isinstance(value, dict):
+        return PER_VALUE_BYTES + sum(value_size(k) + value_size(v) for k, v in value.items())
+    if isinstance(value, list | tuple | sqlite3.Row):
+        return PER_VALUE_BYTES + sum(value_size(item) for item in value)
+    if hasattr(value, "__dict__"):
+        return value_size(vars(value))
+    return PER_VALUE_BYTES
+
+
+def request_generation():
+    """Return the page cache's generation for this request, or None when nothing may be kept.
+
+    Checked once per request, at its first use: everything a request shares or reuses
+    belongs to the data as it was then, or later.
+    """
+    cache = current_app.extensions.get("page_cache")
+    if cache is None or not has_request_context():
+        return None
+    environ = request.environ
+    if GENERATION_KEY not in environ:
+        environ[GENERATION_KEY] = cache.current_generation()
+    return environ[GENERATION_KEY]
+
+
+def shared(key, make):
+    """Return make(), kept for every reader until the data changes.
+
+    key (a tuple) must name everything the value depends on besides the data in the
+    database; the value is kept while no commit happens (the page cache's generation),
+    so it is what make() would return now. Nothing is kept when the page cache is off,
+    outside a request, or while the database cannot be watched; a make() that raises
+    keeps nothing. Values must never be changed by their users.
+    """
+    generation = request_generation()
+    if generation is None:
+        return make()
+    cache = current_app.extensions["page_cache"]
+    entry = cache.get_shared(key)
+    if entry is not None:
+        return entry[0]
+    value = make()
+    cache.put_shared(key, generation, value, value_size(key) + value_size(value))
+    return value
+
+
+# What remember() keeps per application, in bytes: parts of pages that depend only on
+# their key (a post card by everything it shows, a path by its endpoint and arguments).
+REMEMBERED_BYTES = 8 * 1024 * 1024
+
+
+class Remembered:
+    """Values made from their key alone, kept within a byte budget, least recently used first.
+
+    Unlike the page cache's, these never go out of date: a commit cannot change them.
+    """
+
+    def __init__(self, budget):
+        self.budget = budget
+        self.lock = threading.Lock()
+        self.values = OrderedDict()
+        self.size = 0
+
+    def get(self, key):
+        """Return (value,) for key, or None."""
+        with self.lock:
+            entry = self.values.get(key)
+            if entry is None:
+                return None
+            self.values.move_to_end(key)
+            return entry[:1]
+
+    def put(self, key, value, size):
+        """Keep a value of roughly size bytes, unless it would take a sixteenth of the budget."""
+        if size > self.budget // 16:
+            return
+        with self.lock:
+            if key in self.values:
+                self.size -= self.values.pop(key)[1]
+            self.values[key] = (value, size)
+            self.size += size
+            while self.size > self.budget:
+                _key, (_value, evicted) = self.values.popitem(last=False)
+                self.size -= evicted
+
+
+def remember(key, make):
+    """Return make(), kept for later calls with the same key in this application.
+
+    key (a tuple) must name everything the value depends on: it is kept whatever the
+    database says, until it is the least recently used when room is needed.
+    """
+    remembered = current_app.extensions["remembered"]
+    entry = remembered.get(key)
+    if entry is not None:
+        return entry[0]
+    value = make()
+    remembered.put(key, value, value_size(key) + value_size(value))
+    return value
+
+
+def cached_url_for(endpoint, **values):
+    """url_for for templates: each path made once per application, script root and arguments.
+
+    A path depends on nothing else; an absolute URL (on the request's host) and a name
+    relative to the request's blueprint are made afresh each time, as is any URL
+    outside a request or with arguments that cannot be a key.
+    """
+    if values.get("_external") or endpoint.startswith(".") or not has_request_context():
+        return url_for(endpoint, **values)
+    key = ("path", request.script_root, endpoint, *sorted(values.items()))
+    try:
+        hash(key)
+    except TypeError:
+        return url_for(endpoint, **values)
+    return remember(key, lambda: url_for(endpoint, **values))
 
 
 def close_watch_after_fault():
@@ -201,7 +418,7 @@ def cached_page(args=()):
             cache = current_app.extensions.get("page_cache")
             if cache is None or session:
                 return view(**kwargs)
-            generation = cache.current_generation()
+            generation = request_generation()
             if generation is None:
                 return view(**kwargs)
             # The host is part of the key: feeds carry absolute links.
@@ -212,8 +429,12 @@ def cached_page(args=()):
                 return Response(data, headers=headers).make_conditional(request)
             response = make_response(view(**kwargs))
             if response.status_code == 200:
+                # Kept with its ETag, so that no hit hashes the page again.
+                if needs_revalidation(response):
+                    revalidate(response)
                 page = (response.get_data(), response.headers.to_wsgi_list())
                 cache.put(key, generation, page)
+                response.make_conditional(request)
             return response
 
         return wrapped_view
@@ -257,20 +478,27 @@ def set_cache_headers(response):
     ):
         return response
     if g.get("user") is not None:
-        # Pages for a logged-in user carry their name and links: never keep them.
-        response.cache_control.private = True
-        response.cache_control.no_store = True
-    elif (
-        request.method in ("GET", "HEAD")
-        and response.status_code == 200
-        and response.mimetype == "text/html"
-    ):
-        # Visitors' pages change whenever a post does: keep them, but ask every time,
-        # and answer an unchanged page with 304 and no body.
-        response.cache_control.no_cache = True
-        response.add_etag()
+        # Pages for a logged-in user carry their name and links: never keep them. (The
+        # header as werkzeug's cache_control would write it; it has none yet, see above.)
+        response.headers["Cache-Control"] = "private, no-store"
+    elif request.method in ("GET", "HEAD") and needs_revalidation(response):
+        revalidate(response)
         response.make_conditional(request)
     return response
+
+
+def needs_revalidation(response):
+    """Whether a visitor's response is a page that browsers keep but ask about every time."""
+    return response.status_code == 200 and response.mimetype == "text/html"
+
+
+def revalidate(response):
+    """Let browsers keep a visitor's page, asking every time (an unchanged page gets 304).
+
+    Visitors' pages change whenever a post does.
+    """
+    response.cache_control.no_cache = True
+    response.add_etag()
 
 
 def cache_static_file(response):
@@ -287,11 +515,13 @@ def cache_static_file(response):
 
 
 def init_app(app):
-    """Cache visitors' pages, version static URLs and set cache headers on every response."""
+    """Cache visitors' pages, version static URLs, remember pages' parts, set cache headers."""
     if app.config["PAGE_CACHE_BYTES"]:
         app.extensions["page_cache"] = PageCache(
             app.config["DATABASE"], app.config["PAGE_CACHE_BYTES"]
         )
     app.extensions["static_versions"] = static_versions(app.static_folder)
     app.url_defaults(add_static_version)
+    app.extensions["remembered"] = Remembered(REMEMBERED_BYTES)
+    app.jinja_env.globals["url_for"] = cached_url_for
     app.after_request(set_cache_headers)

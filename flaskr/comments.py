@@ -5,6 +5,7 @@ from flask import Blueprint, abort, g, redirect, render_template
 from .admin import log_action
 from .auth import login_required
 from .blog import get_post, post_url
+from .caching import shared
 from .db import get_db, inserted_id, transaction
 from .forms import COMMENT_MAX, FormError, text_field
 from .pagination import Page, page_number
@@ -30,16 +31,20 @@ def comment_page(post):
     """Return the page of post's comments named by ?comments=N (1: the newest), oldest first.
 
     has_prev says newer comments exist, has_next older ones; a page past the last is 404.
-    One row more than a page is read to know whether older comments exist.
+    One row more than a page is read to know whether older comments exist. Read once for
+    every reader until the next commit (caching.shared).
     """
     number = page_number("comments")
-    rows = (
-        get_db()
-        .execute(
-            COMMENT_PAGE_QUERY,
-            (post["id"], COMMENTS_PER_PAGE + 1, (number - 1) * COMMENTS_PER_PAGE),
-        )
-        .fetchall()
+    rows = shared(
+        ("comments", post["id"], number),
+        lambda: (
+            get_db()
+            .execute(
+                COMMENT_PAGE_QUERY,
+                (post["id"], COMMENTS_PER_PAGE + 1, (number - 1) * COMMENTS_PER_PAGE),
+            )
+            .fetchall()
+        ),
     )
     if number > 1 and not rows:
         abort(404, "There is no such page of comments.")

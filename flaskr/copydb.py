@@ -11,6 +11,7 @@ from flask.cli import with_appcontext
 
 from .db import (
     ERRORS,
+    advance_sequences,
     backend,
     connect,
     get_db,
@@ -100,15 +101,6 @@ def parent_tables(db):
     return [tuple(row) for row in db.execute(sql)]
 
 
-def identity_columns(db):
-    """Return (table, column) of PostgreSQL's identity columns, whose sequences number rows."""
-    sql = (
-        "SELECT table_name, column_name FROM information_schema.columns"
-        " WHERE table_schema = current_schema() AND is_identity = 'YES'"
-    )
-    return [tuple(row) for row in db.execute(sql)]
-
-
 def site_tables(db):
     """Return the tables a site's rows live in, parents before the tables referencing them."""
     tables = [name for name in table_names(db) if name not in BOOKKEEPING]
@@ -177,18 +169,6 @@ def table_writer(db, table, columns):
         )
 
     yield write
-
-
-def advance_sequences(db):
-    """Make PostgreSQL number new rows after the copied ids (SQLite's counters follow)."""
-    if backend(db) != "postgresql":
-        return
-    for table, column in identity_columns(db):
-        db.execute(
-            f'SELECT setval(pg_get_serial_sequence(?, ?), COALESCE(MAX("{column}"), 0) + 1, false)'
-            f' FROM "{table}"',
-            (f'"{table}"', column),
-        )
 
 
 def copy_tables(source, target, shown):

@@ -276,6 +276,27 @@ def table_names(db):
     return [row[0] for row in rows]
 
 
+def identity_columns(db):
+    """Return (table, column) of PostgreSQL's identity columns, whose sequences number rows."""
+    sql = (
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND is_identity = 'YES'"
+    )
+    return [tuple(row) for row in db.execute(sql)]
+
+
+def advance_sequences(db):
+    """Make PostgreSQL number new rows after the copied ids (SQLite's counters follow)."""
+    if backend(db) != "postgresql":
+        return
+    for table, column in identity_columns(db):
+        db.execute(
+            f'SELECT setval(pg_get_serial_sequence(?, ?), COALESCE(MAX("{column}"), 0) + 1, false)'
+            f' FROM "{table}"',
+            (f'"{table}"', column),
+        )
+
+
 def split_statements(sql):
     """Split a migration script into complete statements (triggers included)."""
     statements, current = [], ""

@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from .admin import site_title
 from .blog import AUTHOR_QUERY, INDEX_QUERY, TAG_PAGE_QUERY, get_author, get_tag_id, post_url
-from .caching import cached_page
+from .caching import cached_page, remember
 from .db import get_db
 from .markdown import excerpt_html, render_markdown
 from .tags import normalize, with_tags
@@ -78,10 +78,17 @@ def entry_content(post):
 
 @bp.app_template_global()
 def feed_links(title, endpoint, **values):
-    """Return the <link>s that let feed readers find a list's feeds from its page."""
-    return Markup("\n  ").join(
-        FEED_LINK.format(type, title, name, url_for(endpoint, format=format, **values))
-        for format, (type, name) in ANNOUNCED.items()
+    """Return the <link>s that let feed readers find a list's feeds from its page.
+
+    Made once for every page that names the same feeds (caching.remember).
+    """
+    key = ("feed links", request.script_root, title, endpoint, *sorted(values.items()))
+    return remember(
+        key,
+        lambda: Markup("\n  ").join(
+            FEED_LINK.format(type, title, name, url_for(endpoint, format=format, **values))
+            for format, (type, name) in ANNOUNCED.items()
+        ),
     )
 
 

@@ -4,6 +4,7 @@ from flask import Blueprint, g, redirect
 
 from .auth import login_required
 from .blog import get_post, post_url
+from .caching import shared
 from .db import get_db, transaction
 
 bp = Blueprint("likes", __name__)
@@ -11,13 +12,17 @@ bp = Blueprint("likes", __name__)
 
 @bp.app_template_global()
 def liked(post_id):
-    """Whether the logged-in user likes the post."""
-    row = (
-        get_db()
-        .execute(
-            "SELECT 1 FROM post_like WHERE post_id = ? AND user_id = ?", (post_id, g.user["id"])
-        )
-        .fetchone()
+    """Whether the logged-in user likes the post (kept until the next commit: caching.shared)."""
+    user_id = g.user["id"]
+    row = shared(
+        ("liked", post_id, user_id),
+        lambda: (
+            get_db()
+            .execute(
+                "SELECT 1 FROM post_like WHERE post_id = ? AND user_id = ?", (post_id, user_id)
+            )
+            .fetchone()
+        ),
     )
     return row is not None
 

@@ -14,7 +14,15 @@ from PIL import Image, UnidentifiedImageError
 
 from .admin import ROLES, SETTING_NAMES, SITE_DESCRIPTION_MAX
 from .auth import USERNAME_PATTERN
-from .db import get_db, init_db, latest_version, schema_version, transaction
+from .db import (
+    advance_sequences,
+    backend,
+    get_db,
+    init_db,
+    latest_version,
+    schema_version,
+    transaction,
+)
 from .forms import (
     BIO_MAX,
     BODY_MAX,
@@ -124,9 +132,12 @@ IMPORT_STATEMENTS = {
     "tags": "INSERT INTO tag (id, name) VALUES (?, ?)",
     # A draft is stored as one; a scheduled post is a published one whose time is to come.
     "posts": "INSERT INTO post (id, author_id, title, body, draft, created, updated, image,"
-    " image_alt) VALUES (?, ?, ?, ?, ? = 'draft', ?, ?, ?, ?)",
+    " image_alt) VALUES (?, ?, ?, ?, CASE WHEN ? = 'draft' THEN 1 ELSE 0 END, ?, ?, ?, ?)",
+    # A tag link copies its post's time (for the tag page's index). Both backends name a
+    # VALUES list's columns column1, column2.
     "post_tags": "INSERT INTO post_tag (post_id, tag_id, created)"
-    " SELECT ?1, ?2, created FROM post WHERE id = ?1",
+    " SELECT v.column1, v.column2, p.created FROM (VALUES (?, ?)) v"
+    " JOIN post p ON p.id = v.column1",
     "comments": "INSERT INTO comment (id, post_id, author_id, author_name, created, body)"
     " VALUES (?, ?, ?, ?, ?, ?)",
     "likes": "INSERT INTO post_like (post_id, user_id, created) VALUES (?, ?, ?)",
@@ -176,7 +187,7 @@ def read_site(db):
 
 def check_schema(db):
     """Refuse a database that init-db has not made or upgraded to this Flaskr's schema."""
-    if schema_version(db) != latest_version():
+    if schema_version(db) != latest_version(backend(db)):
         raise click.ClickException(
             "The database is not at this Flaskr's schema: run 'flask --app flaskr init-db' first."
         )
@@ -514,6 +525,8 @@ def import_site(path):
             for table, statement in IMPORT_STATEMENTS.items():
                 columns = TABLES[table]
                 db.executemany(statement, ([row[c] for c in columns] for row in site[table]))
+            # The rows keep their ids: new ones must come after them.
+            advance_sequences(db)
     return site
 
 

@@ -9,7 +9,7 @@ import re
 from flask import Blueprint, abort, current_app, render_template, request
 
 from .blog import POST_QUERY
-from .caching import cached_page
+from .caching import cached_page, shared
 from .db import backend, get_db
 from .pagination import Page, page_number
 from .tags import with_tags
@@ -148,14 +148,16 @@ def search():
     if not terms:
         return render_template("search/search.html", q=q, page=None, terms=terms)
     number = page_number()
-    db = get_db()
-    ids, more = ranked_matches(db, terms)
+    # The matches and each page of them are read once for every reader until the next
+    # commit (caching.shared).
+    ids, more = shared(("search", tuple(terms)), lambda: ranked_matches(get_db(), terms))
     per_page = current_app.config["POSTS_PER_PAGE"]
     start = (number - 1) * per_page
     shown = ids[start : start + per_page]
     if number > 1 and not shown:
         abort(404, "There is no such page.")
-    page = Page(posts_by_id(db, shown), number, number > 1, len(ids) > start + per_page)
+    posts = shared(("search page", tuple(shown)), lambda: posts_by_id(get_db(), shown))
+    page = Page(posts, number, number > 1, len(ids) > start + per_page)
     return render_template(
         "search/search.html",
         q=q,

@@ -76,8 +76,11 @@ def refuse_cross_site_requests():
 
 def set_security_headers(response):
     """Add the security headers, keeping any a view set itself (e.g. a stricter CSP)."""
+    # One pass over the response's headers rather than one per security header.
+    present = {name.lower() for name in response.headers.keys()}
     for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+        if name.lower() not in present:
+            response.headers.add(name, value)
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
     return response

@@ -3,6 +3,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager, nullcontext
+from datetime import timedelta
 
 import pytest
 from flask import g, session
@@ -592,3 +593,19 @@ def test_a_bug_while_ending_a_session_is_not_taken_for_a_fault(app, client, auth
     monkeypatch.setattr(flaskr_auth, "transaction", broken)
     with pytest.raises(sqlite3.IntegrityError, match="a bug"):
         client.post("/auth/logout")
+
+
+def test_a_session_ends_at_its_lifetime_even_while_nothing_is_written(app, client, auth):
+    # The session check is kept until the next commit, but never past the second it was
+    # made in: with no write at all, an ended session is still refused.
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=3)
+    auth.login()
+    started = time.monotonic()
+    assert b"Log Out" in client.get("/").data
+    time.sleep(1.2)
+    # A message shown re-signs the session cookie, which then outlives the session itself.
+    assert client.post("/create", data={"title": ""}).status_code == 400
+    assert b"Log Out" in client.get("/").data
+    time.sleep(max(0, started + 3.6 - time.monotonic()))
+    page = client.get("/").data
+    assert b"Log In" in page and b"Log Out" not in page

@@ -658,3 +658,47 @@ def test_errors_are_shown_beside_their_fields(client, auth, path, count):
     assert page.count("autofocus") == 1
     assert 'id="body" rows="12" aria-describedby="body-help">' in page
     assert count("post") == 1
+
+
+def test_a_card_is_rendered_once_and_shared_by_every_reader(app, monkeypatch):
+    author, other, visitor = app.test_client(), app.test_client(), app.test_client()
+    for client, name in ((author, "test"), (other, "other")):
+        client.post("/auth/login", data={"username": name, "password": name})
+    made = []
+    real_card = blog.Card
+    monkeypatch.setattr(blog, "Card", lambda *parts: made.append(parts) or real_card(*parts))
+    mine = author.get("/").data
+    assert b'href="/1/update"' in mine and b"Edit</a>" in mine
+    theirs = other.get("/").data
+    assert b"test title" in theirs
+    assert b"/1/update" not in theirs and b"Edit</a>" not in theirs
+    assert b"/1/update" not in visitor.get("/").data
+    assert b'href="/1/update"' in author.get("/").data
+    # One post shown to three readers: its card was rendered once.
+    assert len(made) == 1
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_a_card_never_outlives_an_edit_a_like_or_a_comment(app, client, auth, full):
+    page = "/1/test-title" if full else "/"
+    auth.login()
+    before = client.get(page).data
+    assert b"test title" in before
+    client.post("/1/update", data={"title": "test title", "body": "edited body"})
+    page = client.get(page).data
+    assert b"edited body" in page
+    assert b"0 likes" in page and b"0 comments" in page or full
+    client.post("/1/like")
+    assert b"1 like" in client.get("/" if not full else "/1/test-title").data
+    client.post("/1/comment", data={"body": "a first comment"})
+    after = client.get("/" if not full else "/1/test-title").data
+    assert b"1 comment" in after if not full else b"a first comment" in after
+
+
+def test_a_card_written_by_another_process_is_not_shown_stale(app, client, auth, query):
+    auth.login("other", "other")
+    assert b"test title" in client.get("/").data
+    # A write the app does not make itself (another server process, a command).
+    query("UPDATE post SET title = 'retitled elsewhere' WHERE id = 1")
+    page = client.get("/").data
+    assert b"retitled elsewhere" in page and b"test title" not in page

@@ -5,12 +5,13 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from flask import Response, template_rendered, url_for
+from flask import Response, render_template_string, template_rendered, url_for
 from listing import add_posts
 
 from flaskr import caching
 from flaskr.caching import STATIC_MAX_AGE, PageCache, entry_size
 from flaskr.db import get_db
+from flaskr.pagination import Page
 from flaskr.tags import save_tags
 
 
@@ -438,3 +439,106 @@ def test_the_cache_reads_the_next_publication_at_each_generation(app, client, mo
     monkeypatch.setattr(caching, "now", lambda: "2999-01-01 00:00:00")
     client.get("/")
     assert cache.generation == generation + 1
+
+
+def test_shared_values_are_made_once_until_the_data_changes(app, query):
+    made = []
+
+    def make():
+        made.append(1)
+        return ["value", len(made)]
+
+    with app.test_request_context("/"):
+        assert caching.shared(("thing",), make) == ["value", 1]
+    with app.test_request_context("/"):
+        assert caching.shared(("thing",), make) == ["value", 1]
+        assert caching.shared(("other thing",), make) == ["value", 2]
+    query("UPDATE post SET title = 'changed' WHERE id = 1")
+    with app.test_request_context("/"):
+        assert caching.shared(("thing",), make) == ["value", 3]
+    assert len(made) == 3
+
+
+def test_shared_values_are_not_kept_with_the_cache_off_or_outside_a_request(make_app, app):
+    made = []
+    uncached = make_app(PAGE_CACHE_BYTES=0)
+    for each in (uncached, app):
+        context = each.test_request_context("/") if each is uncached else each.app_context()
+        with context:
+            caching.shared(("thing",), lambda: made.append(1))
+            caching.shared(("thing",), lambda: made.append(1))
+    assert len(made) == 4
+
+
+def test_a_shared_value_made_before_a_change_is_not_kept(app):
+    cache = app.extensions["page_cache"]
+    generation = cache.current_generation()
+    with app.app_context():
+        get_db().execute("UPDATE post SET title = 'changed' WHERE id = 1")
+    assert cache.current_generation() == generation + 1
+    cache.put_shared(("old",), generation, "stale", 100)
+    assert cache.get_shared(("old",)) is None
+    cache.put_shared(("new",), generation + 1, "fresh", 100)
+    assert cache.get_shared(("new",)) == ("fresh",)
+
+
+def test_shared_values_stay_within_a_quarter_of_the_budget(app):
+    cache = PageCache(app.config["DATABASE"], 16_000)
+    generation = cache.current_generation()
+    for n in range(20):
+        cache.put_shared((n,), generation, n, 900)
+        assert cache.shared_size <= 4_000
+    assert list(cache.shared) == [(16,), (17,), (18,), (19,)]
+    cache.put_shared((19,), generation, "again", 500)
+    assert cache.get_shared((19,)) == ("again",)
+    assert cache.shared_size == 3 * 900 + 500
+    cache.put_shared(("huge",), generation, "x", 1_001)
+    assert cache.get_shared(("huge",)) is None
+
+
+def test_value_sizes_count_their_texts(app):
+    page = caching.value_size(Page([{"title": "t" * 1000}], 1, False, False))
+    assert page > 1000
+    with app.app_context():
+        row = get_db().execute("SELECT title, body FROM post").fetchone()
+    assert caching.value_size(row) >= len("test title") + len("test\nbody")
+    assert caching.value_size(None) == caching.value_size(7)
+
+
+def test_templates_paths_are_the_paths_url_for_makes(app):
+    app.extensions["remembered"] = remembered = caching.Remembered(16 * 600)
+    template = (
+        "{{ url_for('blog.tag', name='a b') }} {{ url_for('static', filename='style.css') }}"
+        " {{ url_for('index', page=[2]) }} {{ url_for('index', _external=True) }}"
+        " {{ url_for('blog.author', username='x', page=2) }} {{ url_for('.index') }}"
+    )
+    for script_root in ("", "/blog"):
+        with app.test_request_context("/", base_url=f"http://localhost{script_root}/"):
+            expected = " ".join(
+                [
+                    url_for("blog.tag", name="a b"),
+                    url_for("static", filename="style.css"),
+                    url_for("index", page=[2]),
+                    url_for("index", _external=True),
+                    url_for("blog.author", username="x", page=2),
+                    url_for("blog.index"),
+                ]
+            )
+            assert expected.startswith(f"{script_root}/tag/a%20b ")
+            for _ in range(2):
+                assert render_template_string(template) == expected
+    assert 0 < remembered.size <= remembered.budget
+
+
+def test_remembered_values_stay_within_their_budget(app):
+    remembered = caching.Remembered(16_000)
+    for n in range(20):
+        remembered.put((n,), n, 900)
+        assert remembered.size <= 16_000
+    assert list(remembered.values) == [(n,) for n in range(3, 20)]
+    remembered.put((19,), "again", 500)
+    assert remembered.get((19,)) == ("again",)
+    assert remembered.size == 16 * 900 + 500
+    remembered.put(("huge",), "x", 1_001)
+    assert remembered.get(("huge",)) is None
+    assert remembered.get((3,)) == (3,)

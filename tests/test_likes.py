@@ -63,3 +63,15 @@ def test_likes_go_with_their_post(client, auth, count):
     like(client)
     client.post("/1/delete")
     assert count("post_like") == 0
+
+
+def test_a_readers_like_is_shown_to_that_reader_only(client, auth):
+    auth.login()
+    like(client)
+    assert b'aria-pressed="true"' in client.get("/1/test-title").data
+    auth.login("other", "other")
+    page = client.get("/1/test-title").data
+    assert b"1 like" in page and b'aria-pressed="false"' in page
+    like(client)
+    assert b"2 likes" in client.get("/1/test-title").data
+    assert b'aria-pressed="true"' in client.get("/1/test-title").data

@@ -41,6 +41,8 @@ def fill_site(app, client, auth):
 def run(app, *args):
     """Run a command of the app; return (exit code, output)."""
     result = app.test_cli_runner().invoke(args=list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
     return result.exit_code, result.output
 
 
@@ -61,9 +63,14 @@ def write_zip(path, site=None, entries=()):
 
 
 @pytest.fixture
-def empty_app(make_app, tmp_path):
-    """A second instance with its own (not yet created) database."""
-    return make_app(DATABASE=str(tmp_path / "new.sqlite"))
+def empty_app(make_app, tmp_path, backend, request):
+    """A second instance with its own (not yet created) database, on the test's backend."""
+    if backend == "sqlite":
+        return make_app(DATABASE=str(tmp_path / "new.sqlite"))
+    databases = request.getfixturevalue("postgresql_databases")
+    name, url = databases.create()
+    request.addfinalizer(lambda: databases.drop(name))
+    return make_app(DATABASE=url)
 
 
 @pytest.fixture

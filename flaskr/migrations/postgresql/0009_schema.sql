@@ -14,7 +14,7 @@ CREATE TABLE "user" (
   password TEXT NOT NULL,
   role TEXT NOT NULL DEFAULT 'author' CHECK (role IN ('admin', 'author')),
   suspended TIMESTAMP DEFAULT NULL,
-  joined TIMESTAMP DEFAULT utc_now(),
+  joined TIMESTAMP DEFAULT NULL,
   last_login TIMESTAMP DEFAULT NULL,
   display_name TEXT NOT NULL DEFAULT '',
   bio TEXT NOT NULL DEFAULT '',
@@ -22,6 +22,15 @@ CREATE TABLE "user" (
 );
 -- Usernames are unique ignoring case ("Alice" and "alice" are one person).
 CREATE UNIQUE INDEX user_username_lower ON "user" (lower(username));
+
+-- When the account joined: now, unless the insert names a time (an import).
+CREATE FUNCTION user_joined() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.joined := COALESCE(NEW.joined, utc_now());
+  RETURN NEW;
+END $$;
+CREATE TRIGGER user_joined BEFORE INSERT ON "user"
+  FOR EACH ROW EXECUTE FUNCTION user_joined();
 
 -- Full-text search: English stems, accents ignored, without the stop words PostgreSQL's
 -- own English configuration drops, so that every word of a query must match, as on SQLite.
