@@ -1,7 +1,10 @@
 # Shared setup steps for scripts/serve and scripts/test (sourced, not run).
 
-# Debian packages the tests need: the browser tests drive Debian's Chromium.
-TEST_PACKAGES=(chromium)
+# Debian packages the tests need: the browser tests drive Debian's Chromium, the PostgreSQL
+# tests start a throwaway cluster with its server's programs, and the test of several servers
+# puts nginx in front of them. The tests never use the cluster Debian's postgresql package
+# starts on port 5432: theirs listens only on a socket in its own temporary folder.
+TEST_PACKAGES=(chromium postgresql nginx)
 
 # Python for the set-up's own small steps: the one in .venv once it exists, since starting
 # it skips whatever wrapper may stand in front of the machine's python3.

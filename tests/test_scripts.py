@@ -249,6 +249,18 @@ def ensure_packages(system, *packages, **env):
     )
 
 
+def test_a_fresh_machine_gets_the_servers_the_tests_start():
+    # Debian's Chromium (browser tests), PostgreSQL (a throwaway cluster) and nginx (in
+    # front of two servers): what scripts/test installs when they are missing.
+    result = subprocess.run(
+        ["bash", "-c", f'. {ROOT}/scripts/lib.sh && echo "${{TEST_PACKAGES[@]}}"'],
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE_SECONDS,
+    )
+    assert result.stdout.split() == ["chromium", "postgresql", "nginx"]
+
+
 def test_installed_packages_are_left_alone(system):
     assert ensure_packages(system, "chromium") == (0, "", "")
 
