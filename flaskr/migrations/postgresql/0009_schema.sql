@@ -187,9 +187,9 @@ BEGIN
   RETURN NULL;
 END $$;
 
--- Not last_login: a login changes nothing a page shows.
+-- Not last_login nor password (a login may re-hash it): a login changes nothing a page shows.
 CREATE TRIGGER user_changed AFTER INSERT OR DELETE OR TRUNCATE
-  OR UPDATE OF username, password, role, suspended, display_name, bio, avatar ON "user"
+  OR UPDATE OF username, role, suspended, display_name, bio, avatar ON "user"
   FOR EACH STATEMENT EXECUTE FUNCTION site_changed();
 CREATE TRIGGER post_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON post
   FOR EACH STATEMENT EXECUTE FUNCTION site_changed();
