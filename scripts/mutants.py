@@ -450,6 +450,8 @@ MUTANTS = [
         "  UPDATE site_version SET version = version + 1 WHERE id = 1;\n",
         "",
         ("tests/test_postgresql.py", "-k", "change_through_one_server"),
+    ),
+    Mutant(
         "copy-db fills a target that already holds a site",
         "flaskr/copydb.py",
         "    if held:\n",
@@ -457,11 +459,18 @@ MUTANTS = [
         ("tests/test_copydb.py", "-k", "not_empty"),
     ),
     Mutant(
-        "copy-db leaves PostgreSQL's sequences behind the copied ids",
-        "flaskr/copydb.py",
+        "copy-db and import leave PostgreSQL's sequences behind the copied ids",
+        "flaskr/db.py",
         'if backend(db) != "postgresql":',
         "if True:",
-        ("tests/test_copydb.py", "-k", "writing_on_the_copy"),
+        (
+            "tests/test_copydb.py",
+            "tests/test_portability.py",
+            "-k",
+            "writing_on_the_copy or works_as_before",
+        ),
+    ),
+    Mutant(
         "shared parts of pages outlive a commit",
         "flaskr/caching.py",
         "            self._forget_older_shared()\n            entry = self.shared.get(key)\n",
