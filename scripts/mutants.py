@@ -59,8 +59,8 @@ MUTANTS = [
     Mutant(
         "the schema version is set after COMMIT",
         "flaskr/db.py",
-        '                db.execute(statement)\n            db.execute(f"PRAGMA user_version',
-        '                db.execute(statement)\n        db.execute(f"PRAGMA user_version',
+        '                    db.execute(statement)\n                db.execute(f"PRAGMA user_version',
+        '                    db.execute(statement)\n        db.execute(f"PRAGMA user_version',
         ("tests/test_db.py",),
     ),
     Mutant(
