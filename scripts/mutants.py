@@ -59,7 +59,8 @@ MUTANTS = [
     Mutant(
         "the schema version is set after COMMIT",
         "flaskr/db.py",
-        '                    db.execute(statement)\n                db.execute(f"PRAGMA user_version',
+        "                    db.execute(statement)\n"
+        '                db.execute(f"PRAGMA user_version',
         '                    db.execute(statement)\n        db.execute(f"PRAGMA user_version',
         ("tests/test_db.py",),
     ),
@@ -125,9 +126,16 @@ MUTANTS = [
     Mutant(
         "search takes the oldest matches",
         "flaskr/search.py",
-        "MATCH ? ORDER BY rowid DESC LIMIT ?",
-        "MATCH ? ORDER BY rowid LIMIT ?",
-        ("tests/test_search.py",),
+        '        " ORDER BY rowid DESC LIMIT ?",\n',
+        '        " ORDER BY rowid LIMIT ?",\n',
+        ("tests/test_search.py", "-k", "sqlite"),
+    ),
+    Mutant(
+        "search takes the oldest matches on PostgreSQL",
+        "flaskr/search.py",
+        '        " ORDER BY id DESC LIMIT ?",\n',
+        '        " ORDER BY id LIMIT ?",\n',
+        ("tests/test_search.py", "-k", "postgresql"),
     ),
     Mutant(
         "search ranking reads every matching row",
@@ -314,15 +322,15 @@ MUTANTS = [
     Mutant(
         "drafts listed with the published posts",
         "flaskr/blog.py",
-        "PUBLISHED = \"p.draft = 0 AND p.created <= datetime('now')\"",
-        "PUBLISHED = \"p.draft >= 0 AND p.created <= datetime('now')\"",
+        'PUBLISHED = "p.draft = 0 AND p.created <= CURRENT_TIMESTAMP"',
+        'PUBLISHED = "p.draft >= 0 AND p.created <= CURRENT_TIMESTAMP"',
         ("tests/test_blog.py", "-k", "draft or unpublish"),
     ),
     Mutant(
         "scheduled posts listed before their time",
         "flaskr/blog.py",
-        "PUBLISHED = \"p.draft = 0 AND p.created <= datetime('now')\"",
-        "PUBLISHED = \"p.draft = 0 AND p.created <= datetime('now', '+1 day')\"",
+        'PUBLISHED = "p.draft = 0 AND p.created <= CURRENT_TIMESTAMP"',
+        "PUBLISHED = \"p.draft = 0 AND p.created <= '9999-12-31 00:00:00'\"",
         ("tests/test_blog.py", "-k", "scheduling"),
     ),
     Mutant(
