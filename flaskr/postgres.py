@@ -56,8 +56,9 @@ SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ"
 def translate(sql, placeholders=True):
     """Return a query written for both backends in PostgreSQL's form.
 
-    `?` becomes `%s` (and a literal `%` is doubled) unless the query takes no
-    parameters; the table `user` is quoted. Quoted strings are left alone.
+    `?` becomes `%s` and every `%` is doubled (psycopg reads `%` everywhere, quoted
+    strings included) unless the query takes no parameters; the table `user` is quoted
+    outside quoted strings, whose text is otherwise left as it is.
     """
     if sql == "BEGIN":
         return SNAPSHOT
