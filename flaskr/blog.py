@@ -24,7 +24,7 @@ from werkzeug.routing import BaseConverter
 from .admin import log_action
 from .auth import find_user, login_required
 from .caching import cached_page, cached_url_for, remember, shared
-from .db import get_db, inserted_id, transaction
+from .db import get_db, inserted_id, transaction, utc_time
 from .forms import BODY_MAX, IMAGE_ALT_MAX, TITLE_MAX, FormError, text_field
 from .pagination import page_number, paginate
 from .tags import TAGGED_NEWEST_FIRST, find_tag, normalize, parse_tags, save_tags, with_tags
@@ -354,11 +354,6 @@ def read_publish_at():
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def now():
-    """Return the current time as stored: 'YYYY-MM-DD HH:MM:SS', UTC."""
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def site_timezone():
     """Return the site's time zone (the TIMEZONE setting)."""
     return ZoneInfo(current_app.config["TIMEZONE"])
@@ -442,7 +437,7 @@ def save_post(post=None):
     elif post is not None and (draft or post["public"]):
         created = None  # kept: a draft's time, or a published post's date
     else:
-        created = now()
+        created = utc_time()
     with transaction() as db:
         new_image = save_image(db, image)
         if post is None:

@@ -12,7 +12,6 @@ import sqlite3
 import threading
 import weakref
 from collections import OrderedDict
-from datetime import UTC, datetime
 
 from flask import (
     Response,
@@ -25,7 +24,7 @@ from flask import (
     url_for,
 )
 
-from .db import ERRORS, backend, is_postgresql, postgres, repair_journal_modes
+from .db import ERRORS, backend, is_postgresql, postgres, repair_journal_modes, utc_time
 
 # A versioned static URL names one exact content, so it can be kept for a year.
 STATIC_MAX_AGE = 365 * 24 * 60 * 60
@@ -234,8 +233,8 @@ class PageCache:
 
 
 def now():
-    """Return the current time as posts' times are stored: 'YYYY-MM-DD HH:MM:SS', UTC."""
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    """Return the current time as posts' times are stored (a seam for tests)."""
+    return utc_time()
 
 
 def stored_time(moment):
