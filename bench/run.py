@@ -677,6 +677,23 @@ def median_figures(runs):
     }
 
 
+def ratio_verdict(a, b, target, text):
+    """Return (ok, line) for "a's throughput is at least target times b's", with CPU/request."""
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return False, f"{text}: not measured"
+    ratio = a["rps"] / b["rps"]
+    cpu_ratio = (
+        f", server CPU/request {cpu(a)} vs {cpu(b)}"
+        if a["cpu_us"] is not None and b["cpu_us"] is not None
+        else ""
+    )
+    return (
+        ratio >= target,
+        f"{text}: {a['rps']:.0f} vs {b['rps']:.0f} req/s, {ratio:.2f}x"
+        f"{cpu_ratio} (target at least {target}x)",
+    )
+
+
 def side_by_side_section(wrk, scripts, sizes, instances, values, duration, rounds):
     """Measure, in alternating rounds, logged-in pages at every size, the tutorial's logged-in
     index and visitors' cached pages against /hello; return (lines, ok).
@@ -758,22 +775,7 @@ def side_by_side_report(sizes, figures, rounds):
     checks = []
 
     def check(a, b, target, text):
-        if not isinstance(a, dict) or not isinstance(b, dict):
-            checks.append((False, f"{text}: not measured"))
-            return
-        ratio = a["rps"] / b["rps"]
-        cpu_ratio = (
-            f", server CPU/request {cpu(a)} vs {cpu(b)}"
-            if a["cpu_us"] is not None and b["cpu_us"] is not None
-            else ""
-        )
-        checks.append(
-            (
-                ratio >= target,
-                f"{text}: {a['rps']:.0f} vs {b['rps']:.0f} req/s, {ratio:.2f}x"
-                f"{cpu_ratio} (target at least {target}x)",
-            )
-        )
+        checks.append(ratio_verdict(a, b, target, text))
 
     tutorial = figures.get(("tutorial", "index", small))
     for page in ("index", "post"):
@@ -945,17 +947,7 @@ def backend_section(wrk, scripts, sizes, instances, values, duration, rounds):
     figures = {key: median_figures(results) for key, results in runs.items()}
 
     def check(a, b, target, text):
-        if not isinstance(a, dict) or not isinstance(b, dict):
-            checks.append((False, f"{text}: not measured"))
-            return
-        ratio = a["rps"] / b["rps"]
-        checks.append(
-            (
-                ratio >= target,
-                f"{text}: {a['rps']:.0f} vs {b['rps']:.0f} req/s, {ratio:.2f}x,"
-                f" server CPU/request {cpu(a)} vs {cpu(b)} (target at least {target}x)",
-            )
-        )
+        checks.append(ratio_verdict(a, b, target, text))
 
     head = ["backend", "reader", "page"] + [f"{size:,} posts req/s" for size in sizes]
     head += ["p99", "CPU/req"]
