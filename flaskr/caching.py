@@ -7,6 +7,7 @@ under the same rule as visitors' pages, so that logged-in readers share it too.
 
 import functools
 import hashlib
+import mmap
 import os
 import sqlite3
 import threading
@@ -49,22 +50,58 @@ VERSION_QUERIES = {
 NEXT_PUBLICATION_QUERY = (
     "SELECT MIN(created) FROM post WHERE draft = 0 AND created > CURRENT_TIMESTAMP"
 )
+# A SQLite database in WAL mode has a wal-index beside it (the -shm file), shared in memory
+# by every connection to it on this machine. It begins with two copies of a 48-byte header
+# that every commit rewrites, the second copy first; readers take their snapshot of the
+# database from it (sqlite.org/walformat.html, "The WAL-Index Header").
+WAL_INDEX_HEADER_BYTES = 48
 
 
 class Watch:
-    """One thread's watch: its connection (None until opened) and the data_version it saw last."""
+    """One thread's watch: its connection (None until opened) and the version it saw last.
 
-    __slots__ = ("lock", "connection", "seen", "__weakref__")
+    On SQLite in WAL mode it also maps the wal-index (see WAL_INDEX_HEADER_BYTES) and keeps
+    the header it saw with that version: while the header is unchanged, nobody has
+    committed, and the version need not be read.
+    """
+
+    __slots__ = ("lock", "connection", "seen", "wal_index", "seen_header", "__weakref__")
 
     def __init__(self):
         self.lock = threading.Lock()
         self.connection = None
         self.seen = None
+        self.wal_index = None
+        self.seen_header = None
 
     def __del__(self):
         # The thread that owned it has ended: its connection goes with it.
+        self.close()
+
+    def close(self):
+        """Close the connection and unmap the wal-index, so that the next check opens them anew."""
+        if self.wal_index is not None:
+            self.wal_index.close()
+            self.wal_index = None
+        self.seen_header = None
         if self.connection is not None:
             self.connection.close()
+            self.connection = None
+
+    def header(self):
+        """Return the wal-index header as it is now, or None (not mapped, or being rewritten).
+
+        The two copies differ only while a commit rewrites them: then the version is read.
+        """
+        if self.wal_index is None:
+            return None
+        both = self.wal_index[: 2 * WAL_INDEX_HEADER_BYTES]
+        first = both[:WAL_INDEX_HEADER_BYTES]
+        return first if first == both[WAL_INDEX_HEADER_BYTES:] else None
+
+    def unchanged(self):
+        """Whether nobody has committed since the version was last read (False when unknown)."""
+        return self.seen_header is not None and self.header() == self.seen_header
 
 
 class PageCache:
@@ -75,8 +112,10 @@ class PageCache:
     process or on another server, commits. A request that sees it change starts a new
     generation and empties the cache; a page rendered during an older generation is not
     kept. Every hit is preceded by such a check, so a page is never served after a commit
-    its content does not show. Each generation also reads when the next scheduled post is
-    published, and ends then: no page is served past the moment a post appears.
+    its content does not show. On SQLite in WAL mode the check is a read of shared memory
+    (see Watch) until someone commits; the version is read only then. Each generation
+    also reads when the next scheduled post is published, and ends then: no page is
+    served past the moment a post appears.
 
     Pages are kept while their bytes (body and headers) fit the budget, the least
     recently used going first; a page larger than a sixteenth of it is never kept, so
@@ -125,20 +164,25 @@ class PageCache:
         """Return the generation pages may be stored under; None when it cannot be watched now."""
         watch = self.own_watch()
         with watch.lock:
+            if watch.unchanged() and not self.publication_due():
+                return self.generation
             try:
                 if watch.connection is None:
                     watch.connection = open_watch(self.database)
                     if watch.connection is None:
                         return None
                     watch.seen = None
+                # Read before the version: a commit in between shows at the next check.
+                header = watch.header()
                 query = VERSION_QUERIES[backend(watch.connection)]
                 (version,) = watch.connection.execute(query).fetchone()
-                published = self.next_publication is not None and self.next_publication <= now()
-                if version != watch.seen or published:
+                if version != watch.seen or self.publication_due():
                     # Read before the cache is emptied: a post published in between
                     # ends this generation too.
                     (upcoming,) = watch.connection.execute(NEXT_PUBLICATION_QUERY).fetchone()
                     self.next_publication = stored_time(upcoming)
+                    if watch.wal_index is None:
+                        watch.wal_index = map_wal_index(self.database, watch.connection)
                     # Every thread's watch sees every commit, and its thread empties the
                     # cache at its first check after it: no thread serves a page from
                     # before a commit it has seen (another thread may empty it again).
@@ -147,13 +191,16 @@ class PageCache:
                         self.generation += 1
                         self.pages.clear()
                         self.size = 0
+                watch.seen_header = header
             except ERRORS:
                 # Unreadable: serve nothing from the cache; the page itself will say why.
-                if watch.connection is not None:
-                    watch.connection.close()
-                    watch.connection = None
+                watch.close()
                 return None
             return self.generation
+
+    def publication_due(self):
+        """Whether the next scheduled post has been published since the generation began."""
+        return self.next_publication is not None and self.next_publication <= now()
 
     def close_watch(self):
         """Close every thread's watch, so that the next page of each opens a new one.
@@ -166,9 +213,7 @@ class PageCache:
             watches = list(self.watches)
         for watch in watches:
             with watch.lock:
-                if watch.connection is not None:
-                    watch.connection.close()
-                    watch.connection = None
+                watch.close()
 
     def get(self, key):
         """Return the cached page for key, or None."""
@@ -263,6 +308,25 @@ def open_watch(database):
     if not os.access(database, os.W_OK):
         return None
     return sqlite3.connect(database, check_same_thread=False)
+
+
+def map_wal_index(database, connection):
+    """Map the wal-index header of a SQLite database in WAL mode, read-only; None otherwise.
+
+    The watch's connection has read the database, so it holds the wal-index open: while it
+    does, SQLite neither leaves WAL mode nor rebuilds the file (both need every other
+    connection closed), so the mapping shows every commit until the watch is closed.
+    """
+    if backend(connection) != "sqlite":
+        return None
+    (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+    if mode != "wal":
+        return None
+    try:
+        with open(f"{database}-shm", "rb") as f:
+            return mmap.mmap(f.fileno(), 2 * WAL_INDEX_HEADER_BYTES, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None  # gone or too short: the version is read at every check instead
 
 
 def entry_size(key, page):

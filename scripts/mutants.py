@@ -527,6 +527,20 @@ MUTANTS = [
         '"username", "display_name",\n',
         ("tests/test_blog.py", "-k", "card"),
     ),
+    Mutant(
+        "a page cache check trusts the wal-index without comparing it",
+        "flaskr/caching.py",
+        "return self.seen_header is not None and self.header() == self.seen_header",
+        "return self.seen_header is not None",
+        ("tests/test_caching.py", "-k", "until_someone_commits"),
+    ),
+    Mutant(
+        "a wal-index header read while it is rewritten is taken as it is",
+        "flaskr/caching.py",
+        "return first if first == both[WAL_INDEX_HEADER_BYTES:] else None",
+        "return first",
+        ("tests/test_caching.py", "-k", "rewritten"),
+    ),
 ]
 
 

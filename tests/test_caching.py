@@ -9,7 +9,7 @@ from flask import Response, render_template_string, template_rendered, url_for
 from listing import add_posts
 
 from flaskr import caching
-from flaskr.caching import STATIC_MAX_AGE, PageCache, entry_size
+from flaskr.caching import STATIC_MAX_AGE, PageCache, Watch, entry_size, map_wal_index
 from flaskr.db import get_db
 from flaskr.pagination import Page
 from flaskr.tags import save_tags
@@ -324,6 +324,106 @@ def test_a_page_rendered_before_a_change_is_not_kept(app):
     cache.put(("http://localhost/",), generation, page_of(10))
     assert cache.get(("http://localhost/",)) is None
     assert cache.size == 0
+
+
+class CountingConnection:
+    """A watch's connection that notes every statement it runs."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.statements = []
+
+    def execute(self, sql, *args):
+        self.statements.append(sql)
+        return self.connection.execute(sql, *args)
+
+    def close(self):
+        self.connection.close()
+
+
+@pytest.fixture
+def watched(monkeypatch):
+    """The statements of every watch the page cache opens, one list per watch."""
+    statements = []
+    real_open_watch = caching.open_watch
+
+    def open_watch(database):
+        connection = CountingConnection(real_open_watch(database))
+        statements.append(connection.statements)
+        return connection
+
+    monkeypatch.setattr(caching, "open_watch", open_watch)
+    return statements
+
+
+def commit_elsewhere(database):
+    """Commit a change through a connection of its own, as another process would."""
+    other = sqlite3.connect(database)
+    other.execute("DELETE FROM comment")
+    other.commit()
+    other.close()
+
+
+@pytest.mark.sqlite_only
+def test_checks_read_nothing_from_the_database_until_someone_commits(app, watched):
+    cache = PageCache(app.config["DATABASE"], 16_000)
+    generation = cache.current_generation()
+    assert cache.current_generation() == generation  # notes the wal-index with the version
+    (statements,) = watched
+    count = len(statements)
+    for _ in range(5):
+        assert cache.current_generation() == generation
+    assert len(statements) == count
+
+    commit_elsewhere(app.config["DATABASE"])
+    assert cache.current_generation() == generation + 1
+    assert len(statements) > count
+    assert cache.current_generation() == generation + 1
+
+
+@pytest.mark.sqlite_only
+def test_a_database_outside_wal_mode_is_watched_by_its_version(app, watched):
+    database = app.config["DATABASE"]
+    connection = sqlite3.connect(database)
+    assert connection.execute("PRAGMA journal_mode = DELETE").fetchone() == ("delete",)
+    connection.close()
+    cache = PageCache(database, 16_000)
+    generation = cache.current_generation()
+    assert cache.current_generation() == generation
+    assert cache.local.watch.wal_index is None
+    (statements,) = watched
+    count = len(statements)
+    assert cache.current_generation() == generation
+    assert len(statements) > count  # the version, read again
+
+    commit_elsewhere(database)
+    assert cache.current_generation() == generation + 1
+
+
+def test_a_wal_index_header_being_rewritten_counts_as_a_change():
+    watch = Watch()
+    watch.wal_index = b"a" * 96
+    assert watch.header() == b"a" * 48
+    watch.seen_header = b"a" * 48
+    assert watch.unchanged()
+    # A commit rewrites the second copy first: until both agree, the version is read.
+    watch.wal_index = b"a" * 48 + b"b" * 48
+    assert watch.header() is None
+    assert not watch.unchanged()
+    watch.wal_index = None
+
+
+@pytest.mark.sqlite_only
+def test_a_wal_index_that_cannot_be_mapped_leaves_the_version_check(app, tmp_path):
+    connection = sqlite3.connect(app.config["DATABASE"])
+    connection.execute("SELECT COUNT(*) FROM post").fetchone()
+    assert map_wal_index(str(tmp_path / "gone.sqlite"), connection) is None
+    (tmp_path / "short.sqlite-shm").write_bytes(b"x")
+    assert map_wal_index(str(tmp_path / "short.sqlite"), connection) is None
+    mapped = map_wal_index(app.config["DATABASE"], connection)
+    assert len(mapped) == 96
+    mapped.close()
+    connection.close()
 
 
 @pytest.mark.sqlite_only
