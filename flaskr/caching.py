@@ -5,9 +5,9 @@ What every reader sees alike (a post's card, a page of posts, the site's setting
 under the same rule as visitors' pages, so that logged-in readers share it too.
 """
 
+import ctypes
 import functools
 import hashlib
-import mmap
 import os
 import sqlite3
 import threading
@@ -50,28 +50,31 @@ VERSION_QUERIES = {
 NEXT_PUBLICATION_QUERY = (
     "SELECT MIN(created) FROM post WHERE draft = 0 AND created > CURRENT_TIMESTAMP"
 )
-# A SQLite database in WAL mode has a wal-index beside it (the -shm file), shared in memory
-# by every connection to it on this machine. It begins with two copies of a 48-byte header
-# that every commit rewrites, the second copy first; readers take their snapshot of the
-# database from it (sqlite.org/walformat.html, "The WAL-Index Header").
+# A SQLite database in WAL mode has a wal-index beside it (the -shm file) that SQLite maps
+# into the memory of every process using the database. It begins with two copies of a
+# 48-byte header that every commit rewrites, the second copy first; readers take their
+# snapshot of the database from it (sqlite.org/walformat.html, "The WAL-Index Header").
 WAL_INDEX_HEADER_BYTES = 48
+# Where Linux lists the files mapped into this process's memory, and at which addresses.
+PROCESS_MAPS = "/proc/self/maps"
 
 
 class Watch:
     """One thread's watch: its connection (None until opened) and the version it saw last.
 
-    On SQLite in WAL mode it also maps the wal-index (see WAL_INDEX_HEADER_BYTES) and keeps
-    the header it saw with that version: while the header is unchanged, nobody has
-    committed, and the version need not be read.
+    On SQLite in WAL mode it also knows where SQLite has mapped the wal-index header into
+    this process (see WAL_INDEX_HEADER_BYTES) and keeps the header it saw with that
+    version: while the header is unchanged, nobody has committed, and the version need
+    not be read. The mapping is SQLite's own, alive while the watch's connection is open.
     """
 
-    __slots__ = ("lock", "connection", "seen", "wal_index", "seen_header", "__weakref__")
+    __slots__ = ("lock", "connection", "seen", "wal_header", "seen_header", "__weakref__")
 
     def __init__(self):
         self.lock = threading.Lock()
         self.connection = None
         self.seen = None
-        self.wal_index = None
+        self.wal_header = None
         self.seen_header = None
 
     def __del__(self):
@@ -79,23 +82,21 @@ class Watch:
         self.close()
 
     def close(self):
-        """Close the connection and unmap the wal-index, so that the next check opens them anew."""
-        if self.wal_index is not None:
-            self.wal_index.close()
-            self.wal_index = None
+        """Close the connection and forget the header's address (it may go with it)."""
+        self.wal_header = None
         self.seen_header = None
         if self.connection is not None:
             self.connection.close()
             self.connection = None
 
     def header(self):
-        """Return the wal-index header as it is now, or None (not mapped, or being rewritten).
+        """Return the wal-index header as it is now, or None (not found, or being rewritten).
 
         The two copies differ only while a commit rewrites them: then the version is read.
         """
-        if self.wal_index is None:
+        if self.wal_header is None:
             return None
-        both = self.wal_index[: 2 * WAL_INDEX_HEADER_BYTES]
+        both = ctypes.string_at(self.wal_header, 2 * WAL_INDEX_HEADER_BYTES)
         first = both[:WAL_INDEX_HEADER_BYTES]
         return first if first == both[WAL_INDEX_HEADER_BYTES:] else None
 
@@ -181,8 +182,8 @@ class PageCache:
                     # ends this generation too.
                     (upcoming,) = watch.connection.execute(NEXT_PUBLICATION_QUERY).fetchone()
                     self.next_publication = stored_time(upcoming)
-                    if watch.wal_index is None:
-                        watch.wal_index = map_wal_index(self.database, watch.connection)
+                    if watch.wal_header is None:
+                        watch.wal_header = find_wal_header(self.database, watch.connection)
                     # Every thread's watch sees every commit, and its thread empties the
                     # cache at its first check after it: no thread serves a page from
                     # before a commit it has seen (another thread may empty it again).
@@ -310,23 +311,33 @@ def open_watch(database):
     return sqlite3.connect(database, check_same_thread=False)
 
 
-def map_wal_index(database, connection):
-    """Map the wal-index header of a SQLite database in WAL mode, read-only; None otherwise.
+def find_wal_header(database, connection):
+    """Return where SQLite has mapped the wal-index header of database in this process, or None.
 
-    The watch's connection has read the database, so it holds the wal-index open: while it
-    does, SQLite neither leaves WAL mode nor rebuilds the file (both need every other
-    connection closed), so the mapping shows every commit until the watch is closed.
+    connection (a watch) has read the database: in WAL mode SQLite has mapped the wal-index
+    and keeps it mapped while the connection is open; neither can the database leave WAL
+    mode while it is (that needs every other connection closed). Found by its file name
+    among this process's mappings; None off Linux, outside WAL mode, or when not exactly
+    one mapping is found. The file is never opened here: closing any descriptor of it
+    would drop the locks SQLite holds on it for this whole process.
     """
     if backend(connection) != "sqlite":
         return None
     (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
     if mode != "wal":
         return None
+    path = os.path.realpath(f"{database}-shm")
     try:
-        with open(f"{database}-shm", "rb") as f:
-            return mmap.mmap(f.fileno(), 2 * WAL_INDEX_HEADER_BYTES, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        return None  # gone or too short: the version is read at every check instead
+        with open(PROCESS_MAPS, encoding="utf-8", errors="replace") as maps:
+            # "start-end perms offset device inode path"; the header is at offset 0.
+            found = [
+                int(fields[0].partition("-")[0], 16)
+                for fields in (line.rstrip("\n").split(maxsplit=5) for line in maps)
+                if len(fields) == 6 and fields[5] == path and int(fields[2], 16) == 0
+            ]
+    except OSError:
+        return None
+    return found[0] if len(found) == 1 else None
 
 
 def entry_size(key, page):

@@ -1,6 +1,8 @@
+import ctypes
 import os
 import re
 import sqlite3
+import struct
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +11,7 @@ from flask import Response, render_template_string, template_rendered, url_for
 from listing import add_posts
 
 from flaskr import caching
-from flaskr.caching import STATIC_MAX_AGE, PageCache, Watch, entry_size, map_wal_index
+from flaskr.caching import STATIC_MAX_AGE, PageCache, Watch, entry_size, find_wal_header
 from flaskr.db import get_db
 from flaskr.pagination import Page
 from flaskr.tags import save_tags
@@ -390,7 +392,7 @@ def test_a_database_outside_wal_mode_is_watched_by_its_version(app, watched):
     cache = PageCache(database, 16_000)
     generation = cache.current_generation()
     assert cache.current_generation() == generation
-    assert cache.local.watch.wal_index is None
+    assert cache.local.watch.wal_header is None
     (statements,) = watched
     count = len(statements)
     assert cache.current_generation() == generation
@@ -401,28 +403,31 @@ def test_a_database_outside_wal_mode_is_watched_by_its_version(app, watched):
 
 
 def test_a_wal_index_header_being_rewritten_counts_as_a_change():
+    memory = ctypes.create_string_buffer(b"a" * 96)
     watch = Watch()
-    watch.wal_index = b"a" * 96
+    watch.wal_header = ctypes.addressof(memory)
     assert watch.header() == b"a" * 48
     watch.seen_header = b"a" * 48
     assert watch.unchanged()
     # A commit rewrites the second copy first: until both agree, the version is read.
-    watch.wal_index = b"a" * 48 + b"b" * 48
+    memory[48:96] = b"b" * 48
     assert watch.header() is None
     assert not watch.unchanged()
-    watch.wal_index = None
 
 
 @pytest.mark.sqlite_only
-def test_a_wal_index_that_cannot_be_mapped_leaves_the_version_check(app, tmp_path):
-    connection = sqlite3.connect(app.config["DATABASE"])
+def test_the_wal_index_header_is_sqlites_own_mapping(app, tmp_path, monkeypatch):
+    database = app.config["DATABASE"]
+    connection = sqlite3.connect(database)
     connection.execute("SELECT COUNT(*) FROM post").fetchone()
-    assert map_wal_index(str(tmp_path / "gone.sqlite"), connection) is None
-    (tmp_path / "short.sqlite-shm").write_bytes(b"x")
-    assert map_wal_index(str(tmp_path / "short.sqlite"), connection) is None
-    mapped = map_wal_index(app.config["DATABASE"], connection)
-    assert len(mapped) == 96
-    mapped.close()
+    address = find_wal_header(database, connection)
+    header = ctypes.string_at(address, 48)
+    assert struct.unpack("=I", header[:4]) == (3007000,)  # the wal-index format's version
+    commit_elsewhere(database)
+    assert ctypes.string_at(address, 48) != header
+    assert find_wal_header(str(tmp_path / "other.sqlite"), connection) is None
+    monkeypatch.setattr(caching, "PROCESS_MAPS", str(tmp_path / "no-such-listing"))
+    assert find_wal_header(database, connection) is None  # not on Linux
     connection.close()
 
 
