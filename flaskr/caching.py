@@ -38,13 +38,6 @@ PER_VALUE_BYTES = 60
 # Where this request's generation is kept: the request's own environ, never g, which a
 # test's app context can carry from one request to the next.
 GENERATION_KEY = "flaskr.page_cache_generation"
-# What changes whenever anyone commits a change: SQLite's own counter for the file, and on
-# PostgreSQL the site's version, which triggers bump in every transaction that changes
-# what a visitor's page shows (see migrations/postgresql/0009_schema.sql).
-VERSION_QUERIES = {
-    "sqlite": "PRAGMA data_version",
-    "postgresql": "SELECT version FROM site_version",
-}
 # The time the next scheduled post is published, when pages made now go out of date
 # without any write (it walks the partial index post_published).
 NEXT_PUBLICATION_QUERY = (
@@ -109,7 +102,7 @@ class PageCache:
     """Visitors' pages, kept within a byte budget, dropped whenever anyone commits.
 
     Idle read connections (watches, one per thread) only ask the database's version (see
-    VERSION_QUERIES), which changes when any other connection, in this process, another
+    data_version), which changes when any other connection, in this process, another
     process or on another server, commits. A request that sees it change starts a new
     generation and empties the cache; a page rendered during an older generation is not
     kept. Every hit is preceded by such a check, so a page is never served after a commit
@@ -175,8 +168,7 @@ class PageCache:
                     watch.seen = None
                 # Read before the version: a commit in between shows at the next check.
                 header = watch.header()
-                query = VERSION_QUERIES[backend(watch.connection)]
-                (version,) = watch.connection.execute(query).fetchone()
+                version = data_version(watch.connection)
                 if version != watch.seen or self.publication_due():
                     # Read before the cache is emptied: a post published in between
                     # ends this generation too.
@@ -281,6 +273,19 @@ class PageCache:
 def now():
     """Return the current time as posts' times are stored (a seam for tests)."""
     return utc_time()
+
+
+def data_version(connection):
+    """Return what changes whenever anyone commits, read through a watch's connection.
+
+    SQLite's own counter for the file; on PostgreSQL the site's version, which triggers
+    bump in every transaction that changes what a visitor's page shows (see
+    migrations/postgresql/0009_schema.sql).
+    """
+    if backend(connection) == "postgresql":
+        return connection.site_version()
+    (version,) = connection.execute("PRAGMA data_version").fetchone()
+    return version
 
 
 def stored_time(moment):

@@ -15,6 +15,7 @@ from psycopg_pool import PoolTimeout
 
 from flaskr import create_app, postgres
 from flaskr import db as flaskr_db
+from flaskr.caching import PageCache
 from flaskr.db import fault_cause, get_db, init_db, latest_version, schema_version, transaction
 from flaskr.settings import SettingError
 
@@ -213,6 +214,19 @@ def test_connections_cut_by_the_server_heal_by_themselves(app, postgresql_databa
     assert statuses[-1] == 200
     if statuses[0] == 503:
         assert "database fault" in caplog.text
+
+
+def test_a_page_cache_watch_cut_by_the_server_keeps_nothing_until_it_reopens(
+    app, postgresql_databases
+):
+    cache = PageCache(app.config["DATABASE"], 16_000)
+    generation = cache.current_generation()
+    assert cache.current_generation() == generation  # the prepared version read
+    (pid,) = cache.watch.execute("SELECT pg_backend_pid()").fetchone()
+    postgresql_databases.admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+    assert cache.current_generation() is None
+    assert cache.watch is None
+    assert cache.current_generation() == generation + 1
 
 
 def test_an_unreachable_server_gets_503_with_retry_after(make_app, tmp_path):
