@@ -350,8 +350,8 @@ MUTANTS = [
     Mutant(
         "cached pages served past the next publication",
         "flaskr/caching.py",
-        "published = self.next_publication is not None and self.next_publication <= now()",
-        "published = False",
+        "return self.next_publication is not None and self.next_publication <= now()",
+        "return False",
         ("tests/test_caching.py", "-k", "scheduled or next_publication"),
     ),
     Mutant(
