@@ -207,7 +207,7 @@ def connect(url, busy_timeout_ms=5000, row_factory=make_row):
 SITE_VERSION_STATEMENT = b"flaskr_site_version"
 
 
-class Watch(Connection):
+class WatchConnection(Connection):
     """A page cache's watch: plain tuple rows, and the site's version read through libpq.
 
     The version is read before every cached page, so that read skips the cursor: one
@@ -230,7 +230,7 @@ class Watch(Connection):
 
 def connect_watch(url):
     """Open a page cache's watch, whose rows are plain tuples (they cost less to make)."""
-    return Watch(connect(url, row_factory=tuple_row).conn)
+    return WatchConnection(connect(url, row_factory=tuple_row).conn)
 
 
 def fault_cause(error):
