@@ -141,6 +141,14 @@ def renders(app):
     template_rendered.disconnect(record, app)
 
 
+def commit_elsewhere(database, sql="DELETE FROM comment"):
+    """Commit sql through a connection of its own, as another process would."""
+    other = sqlite3.connect(database)
+    other.execute(sql)
+    other.commit()
+    other.close()
+
+
 @pytest.mark.sqlite_only
 def test_visitors_pages_come_from_memory_until_the_data_changes(app, client, renders):
     first = client.get("/")
@@ -151,10 +159,10 @@ def test_visitors_pages_come_from_memory_until_the_data_changes(app, client, ren
     assert second.headers["Content-Security-Policy"] == first.headers["Content-Security-Policy"]
 
     # Another process writes straight to the database: the next visitor sees it.
-    other = sqlite3.connect(app.config["DATABASE"])
-    other.execute("INSERT INTO post (title, body, author_id) VALUES ('from elsewhere', '', 2)")
-    other.commit()
-    other.close()
+    commit_elsewhere(
+        app.config["DATABASE"],
+        "INSERT INTO post (title, body, author_id) VALUES ('from elsewhere', '', 2)",
+    )
     third = client.get("/")
     assert renders == ["blog/index.html", "blog/index.html"]
     assert b"from elsewhere" in third.data
@@ -318,10 +326,7 @@ def test_the_cache_can_be_switched_off(make_app, app):
 def test_a_page_rendered_before_a_change_is_not_kept(app):
     cache = PageCache(app.config["DATABASE"], 16_000)
     generation = cache.current_generation()
-    other = sqlite3.connect(app.config["DATABASE"])
-    other.execute("DELETE FROM post")
-    other.commit()
-    other.close()
+    commit_elsewhere(app.config["DATABASE"], "DELETE FROM post")
     assert cache.current_generation() == generation + 1
     cache.put(("http://localhost/",), generation, page_of(10))
     assert cache.get(("http://localhost/",)) is None
@@ -356,14 +361,6 @@ def watched(monkeypatch):
 
     monkeypatch.setattr(caching, "open_watch", open_watch)
     return statements
-
-
-def commit_elsewhere(database):
-    """Commit a change through a connection of its own, as another process would."""
-    other = sqlite3.connect(database)
-    other.execute("DELETE FROM comment")
-    other.commit()
-    other.close()
 
 
 @pytest.mark.sqlite_only
